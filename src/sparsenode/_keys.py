@@ -1,0 +1,51 @@
+"""Names of the AnnData slots written by :mod:`sparsenode`, derived from ``key_added`` in one place.
+
+Contract (``key_added = "sparsenode"``):
+
+========================================  ===================================================================
+slot                                      content
+========================================  ===================================================================
+``varp["sparsenode"]``                    float32 (genes, genes) >= 0, row = target gene, column = regulator
+``varp["sparsenode_jacobian"]``           signed mean Jacobian d f_target / d x_regulator, same orientation
+``varp["sparsenode_stability"]``          edge frequency over resampled fits (when asked)
+``uns["sparsenode"]["params"]``           every argument, ``orientation``, ``genes``, package ``version``
+``uns["sparsenode"]["metrics"]``          train/validation MSE, feature and weight sparsity
+``uns["sparsenode"]["history"]``          per-epoch arrays: ``epoch``, ``loss``, ``mse``, ``penalty``, ``val_mse``
+``uns["sparsenode"]["fitted"]``           per trajectory: ``names``, ``lineage``, ``batch``, ``time`` (n_traj, n_grid),
+                                          ``expression`` (n_traj, n_grid, n_genes) in the units of the input
+``uns["sparsenode"]["model"]``            ``config`` (JSON string) and ``weights`` (dict of arrays)
+========================================  ===================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ORIENTATION = "row=target, column=regulator"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Slot names for one fit, derived from ``key_added``."""
+
+    key: str
+
+    @property
+    def dependencies(self) -> str:
+        """``varp`` key of the dependency matrix."""
+        return self.key
+
+    @property
+    def jacobian(self) -> str:
+        """``varp`` key of the signed mean Jacobian."""
+        return f"{self.key}_jacobian"
+
+    @property
+    def stability(self) -> str:
+        """``varp`` key of the edge-stability (confidence) matrix."""
+        return f"{self.key}_stability"
+
+    @property
+    def uns(self) -> str:
+        """``uns`` key holding params, metrics, history, fitted curves and the model."""
+        return self.key

@@ -1,0 +1,70 @@
+"""Model files: plain arrays plus a JSON config in one ``.npz``, read without unpickling."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+#: Version of the model format written by this package; readers refuse newer ones.
+FORMAT_VERSION = 1
+_CONFIG_ENTRY = "__config__"
+
+
+class ModelFormatError(ValueError):
+    """A model file or stored model is missing, corrupted, truncated or of an unsupported format version."""
+
+
+def check_format_version(config: dict[str, Any], source: str) -> None:
+    """Raise :class:`ModelFormatError` unless ``config`` carries a format version this package reads."""
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFormatError(f"{source} has no integer 'format_version'; it was not written by sparsenode")
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{source} has model format version {version}, newer than this sparsenode reads ({FORMAT_VERSION}); "
+            "upgrade sparsenode (pip install -U sparsenode)"
+        )
+
+
+def write_model(path: str | os.PathLike, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` and the JSON-able ``config`` (with the format version) to ``path`` (``.npz``)."""
+    config = {**config, "format_version": FORMAT_VERSION}
+    payload = {name: np.asarray(value) for name, value in arrays.items()}
+    payload[_CONFIG_ENTRY] = np.array(json.dumps(config))
+    with open(path, "wb") as handle:
+        np.savez(handle, **payload)
+
+
+def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a model file written by :func:`write_model`; never unpickles.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ModelFormatError
+        When the file is not a sparsenode model, is truncated or corrupted, holds pickled objects, or has a
+        newer format version.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
+        raise ModelFormatError(
+            f"{os.fspath(path)!r} is not a readable sparsenode model file (corrupted, truncated, or it contains "
+            f"pickled objects, which are refused): {error}"
+        ) from error
+    if _CONFIG_ENTRY not in arrays:
+        raise ModelFormatError(f"{os.fspath(path)!r} has no {_CONFIG_ENTRY!r} entry; it is not a sparsenode model")
+    try:
+        config = json.loads(str(arrays.pop(_CONFIG_ENTRY)))
+    except json.JSONDecodeError as error:
+        raise ModelFormatError(f"the config in {os.fspath(path)!r} is not valid JSON: {error}") from error
+    check_format_version(config, repr(os.fspath(path)))
+    return config, arrays

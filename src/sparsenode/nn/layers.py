@@ -1,0 +1,49 @@
+"""Linear layers with optional hard-concrete gates on input units or on single weights."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .gates import HardConcreteGate
+
+GateMode = Literal["none", "unit", "weight"]
+
+
+class GatedLinear(nn.Module):
+    """``y = x (W * Z)^T + b`` with gates ``Z`` per input unit (``"unit"``), per weight (``"weight"``) or none.
+
+    Parameters
+    ----------
+    in_features, out_features
+        Layer sizes.
+    gates
+        ``"none"``: a plain linear layer; ``"unit"``: one gate per input unit, broadcast over the weight's
+        columns (the released PathReg ``L0Dense``); ``"weight"``: one gate per weight.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, gates: GateMode = "none") -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        shapes = {"none": None, "unit": (in_features,), "weight": (out_features, in_features)}
+        if gates not in shapes:
+            raise ValueError(f"gates={gates!r} is not one of {sorted(shapes)}")
+        self.gate_mode = gates
+        self.gate = HardConcreteGate(shapes[gates]) if shapes[gates] is not None else None
+
+    def gate_matrix(self, gates: torch.Tensor) -> torch.Tensor:
+        """Broadcast gate values to the weight's shape ``(out_features, in_features)``."""
+        return gates.expand(self.out_features, self.in_features)
+
+    def gated_weight(self, sample: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(W * Z, Z)`` with sampled or deterministic gates; ``(W, None)`` without gates."""
+        if self.gate is None:
+            return self.weight, None
+        gates = self.gate(sample)
+        return self.weight * gates, gates

@@ -1,0 +1,103 @@
+"""The interface every sparsity regularizer implements, and the path-product helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from ..layers import GateMode
+from ..vector_field import VectorField
+
+REGULARIZERS: dict[str, type[Regularizer]] = {}
+
+
+def mean_path_product(matrices: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Mean entry of ``A_L ... A_1`` for non-negative ``A_l`` of shape ``(out_l, in_l)``, in layer order.
+
+    Computed as ``1^T A_L ... A_1 1 / (out_L * in_1)`` with vector-matrix products (``O(sum of sizes)``),
+    never forming the ``(out_L, in_1)`` product.
+    """
+    vector = torch.ones(matrices[-1].shape[0], dtype=matrices[-1].dtype, device=matrices[-1].device)
+    for matrix in reversed(matrices):
+        vector = vector @ matrix
+    return vector.sum() / (matrices[-1].shape[0] * matrices[0].shape[1])
+
+
+def path_product(matrices: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``A_L ... A_1`` (``(out_L, in_1)``): summed strength of all paths from each input to each output."""
+    product = matrices[0]
+    for matrix in matrices[1:]:
+        product = matrix @ product
+    return product
+
+
+class Regularizer:
+    """A sparsity penalty on a :class:`~sparsenode.nn.vector_field.VectorField`.
+
+    Subclasses set ``name`` (the string users pass) and register themselves; they override :meth:`penalty`
+    and, where needed, :meth:`dependencies`, :meth:`proximal_step` and :meth:`field_options`.
+
+    Parameters
+    ----------
+    lam
+        Regularization strength ``lambda``.
+    """
+
+    name: ClassVar[str]
+    #: What the regularizer sparsifies: ``"weight"``, ``"feature"`` or ``"none"``.
+    sparsity: ClassVar[Literal["weight", "feature", "none"]] = "none"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        REGULARIZERS[cls.name] = cls
+
+    def __init__(self, lam: float) -> None:
+        self.lam = float(lam)
+
+    def field_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`VectorField` that this regularizer needs (gates, skip)."""
+        return {"gates": self.gate_mode, "skip": False}
+
+    @property
+    def gate_mode(self) -> GateMode:
+        """Gates the field needs."""
+        return "none"
+
+    def penalty(self, field: VectorField) -> torch.Tensor:
+        """The penalty (``lambda`` included) for the weights and gates of the current solve."""
+        raise NotImplementedError
+
+    def proximal_step(self, field: VectorField, learning_rate: float) -> None:
+        """Proximal update after each optimiser step (no-op unless the method is proximal)."""
+
+    @torch.no_grad()
+    def dependencies(self, field: VectorField) -> torch.Tensor:
+        """Non-negative ``(n_features, n_inputs)`` input-output strengths (row = output, column = input).
+
+        Default: the path product of the absolute gated weights with deterministic gates,
+        ``|W_L Z_L| ... |W_1 Z_1|``: entry ``(i, j)`` is zero exactly when no path connects input ``j`` to
+        output ``i``.
+        """
+        field.prepare(sample=False)
+        return path_product([weight.abs() for weight in field.current_weights])
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able options that rebuild this regularizer with ``make_regularizer(**config)``."""
+        return {"regularization": self.name, "lam": self.lam}
+
+
+def make_regularizer(regularization: str, lam: float, **options: Any) -> Regularizer:
+    """Instantiate a registered regularizer by name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a negative or non-finite ``lam``.
+    """
+    if regularization not in REGULARIZERS:
+        raise ValueError(f"regularization={regularization!r} is unknown; choose one of {sorted(REGULARIZERS)}")
+    if not isinstance(lam, int | float) or not torch.isfinite(torch.tensor(float(lam))) or lam < 0:
+        raise ValueError(f"lam={lam!r} must be a finite number >= 0")
+    return REGULARIZERS[regularization](lam, **options)

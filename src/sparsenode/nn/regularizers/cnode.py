@@ -1,0 +1,18 @@
+"""C-NODE path penalty (Aliee et al. 2021): input-to-output path strength (feature sparsity)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..vector_field import VectorField
+from .base import Regularizer, mean_path_product
+
+
+class CNODE(Regularizer):
+    """``lambda * mean(|W_L| ... |W_1|)``, computed with vector-matrix products (feature sparsity)."""
+
+    name = "cnode"
+    sparsity = "feature"
+
+    def penalty(self, field: VectorField) -> torch.Tensor:
+        return self.lam * mean_path_product([layer.weight.abs() for layer in field.layers])

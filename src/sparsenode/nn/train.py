@@ -1,0 +1,184 @@
+"""The training loop: derivative-matching warm start, trajectory fitting, early stopping, history."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .regularizers import Regularizer
+from .solve import SolverOptions, TrajectoryBatch, masked_mse, predict_observations
+from .vector_field import VectorField
+
+logger = logging.getLogger(__name__)
+
+HISTORY_KEYS = ("epoch", "loss", "mse", "penalty", "val_mse")
+
+
+class FitError(RuntimeError):
+    """Training cannot continue (non-finite loss, solver failure); the best parameters so far are kept."""
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Optimisation settings.
+
+    Parameters
+    ----------
+    epochs
+        Passes over all training trajectories.
+    learning_rate
+        Adam learning rate.
+    batch_size
+        Trajectories per optimiser step; ``None`` uses all in one solve.
+    patience
+        Stop after this many epochs without a better validation MSE (only with validation data).
+    warm_start_epochs
+        Full-batch steps matching ``f(x)`` to finite-difference derivatives before trajectory fitting.
+    progress
+        Show a progress bar.
+    """
+
+    epochs: int = 300
+    learning_rate: float = 1e-2
+    batch_size: int | None = None
+    patience: int | None = 50
+    warm_start_epochs: int = 0
+    progress: bool = True
+
+
+@dataclass
+class DerivativeData:
+    """Network inputs and the finite-difference derivatives they should produce (for the warm start)."""
+
+    states: torch.Tensor
+    derivatives: torch.Tensor
+
+
+def _checked_step(
+    field: VectorField,
+    regularizer: Regularizer,
+    optimizer: torch.optim.Optimizer,
+    learning_rate: float,
+    compute_mse: Callable[[], torch.Tensor],
+) -> tuple[float, float]:
+    """One optimiser step on ``mse + penalty``; raises :class:`FitError` on a non-finite loss."""
+    field.prepare(sample=True)
+    mse = compute_mse()
+    penalty = regularizer.penalty(field)
+    loss = mse + penalty
+    if not torch.isfinite(loss):
+        raise FitError(
+            f"the training loss became {loss.item()}; lower the learning rate, use solver='dopri5', "
+            "or check the scaling of the data"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    regularizer.proximal_step(field, learning_rate)
+    return mse.item(), penalty.item()
+
+
+def warm_start(
+    field: VectorField, regularizer: Regularizer, data: DerivativeData, options: TrainingOptions
+) -> None:
+    """Fit ``f(states) ~ derivatives`` (no ODE solve): a cheap start for trajectory fitting."""
+    optimizer = torch.optim.Adam(field.parameters(), lr=options.learning_rate)
+    steps = tqdm(range(options.warm_start_epochs), desc="warm start", disable=not options.progress, leave=False)
+    for _ in steps:
+        mse, _ = _checked_step(
+            field,
+            regularizer,
+            optimizer,
+            options.learning_rate,
+            lambda: torch.mean((field.network(data.states) - data.derivatives) ** 2),
+        )
+        steps.set_postfix(mse=f"{mse:.4g}", refresh=False)
+
+
+@torch.no_grad()
+def evaluate(field: VectorField, batch: TrajectoryBatch, solver: SolverOptions) -> float:
+    """Masked trajectory MSE with deterministic gates."""
+    field.prepare(sample=False)
+    return masked_mse(predict_observations(field, batch, solver), batch.observed, batch.mask).item()
+
+
+def fit_trajectories(
+    field: VectorField,
+    regularizer: Regularizer,
+    train: TrajectoryBatch,
+    solver: SolverOptions,
+    options: TrainingOptions,
+    *,
+    validation: TrajectoryBatch | None = None,
+    generator: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Train ``field`` on ``train``; returns the per-epoch history.
+
+    With ``validation`` the parameters of the epoch with the lowest validation MSE are restored at the end and
+    training stops early after ``patience`` epochs without improvement. A ``KeyboardInterrupt`` stops training
+    like early stopping does (best parameters kept, logged as a warning).
+
+    Raises
+    ------
+    FitError
+        When the loss becomes non-finite or the adaptive solver exceeds its step budget; the best parameters
+        so far are restored first.
+    """
+    optimizer = torch.optim.Adam(field.parameters(), lr=options.learning_rate)
+    history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+    best_score, best_state, since_best = math.inf, copy.deepcopy(field.state_dict()), 0
+    batch_size = options.batch_size or len(train)
+    epochs = tqdm(range(options.epochs), desc="fitting", disable=not options.progress)
+    try:
+        for epoch in epochs:
+            order = generator.permutation(len(train)) if batch_size < len(train) else np.arange(len(train))
+            mse_sum = penalty_sum = 0.0
+            for start in range(0, len(train), batch_size):
+                batch = train.subset(order[start : start + batch_size]) if batch_size < len(train) else train
+                mse, penalty = _checked_step(
+                    field,
+                    regularizer,
+                    optimizer,
+                    options.learning_rate,
+                    lambda batch=batch: masked_mse(
+                        predict_observations(field, batch, solver), batch.observed, batch.mask
+                    ),
+                )
+                weight = len(batch) / len(train)
+                mse_sum, penalty_sum = mse_sum + weight * mse, penalty_sum + weight * penalty
+            val_mse = evaluate(field, validation, solver) if validation is not None else math.nan
+            for key, value in zip(
+                HISTORY_KEYS, (epoch, mse_sum + penalty_sum, mse_sum, penalty_sum, val_mse), strict=True
+            ):
+                history[key].append(value)
+            epochs.set_postfix(mse=f"{mse_sum:.4g}", val=f"{val_mse:.4g}", refresh=False)
+            score = val_mse if validation is not None else mse_sum + penalty_sum
+            if score < best_score:
+                best_score, best_state, since_best = score, copy.deepcopy(field.state_dict()), 0
+            else:
+                since_best += 1
+            if validation is not None and options.patience is not None and since_best >= options.patience:
+                logger.info("early stopping at epoch %d: no better validation MSE for %d epochs", epoch, since_best)
+                break
+    except KeyboardInterrupt:
+        logger.warning("fitting interrupted after %d epochs; keeping the best parameters so far", len(history["epoch"]))
+    except (FitError, AssertionError, RuntimeError) as error:
+        field.load_state_dict(best_state)
+        if isinstance(error, FitError):
+            raise
+        raise FitError(
+            f"the ODE solver failed ({error}); try solver='rk4' with a smaller step_size, a lower learning rate, "
+            "or a larger max_steps"
+        ) from error
+    finally:
+        epochs.close()
+    if validation is not None:
+        field.load_state_dict(best_state)
+    return {key: np.asarray(values, dtype=np.float64) for key, values in history.items()}

@@ -1,0 +1,97 @@
+"""Heatmap of the gene-gene dependency matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.colors import Colormap
+from matplotlib.figure import Figure
+from scipy.cluster.hierarchy import leaves_list, linkage
+
+from sparsenode.pl._utils import _check_names, _finish, _fitted_genes, _gene_matrix, _new_axes
+
+
+def _cluster_order(values: np.ndarray) -> np.ndarray:
+    """Order of the rows of ``values`` given by average-linkage hierarchical clustering."""
+    if values.shape[0] < 2:
+        return np.arange(values.shape[0])
+    return leaves_list(linkage(values, method="average", metric="euclidean"))
+
+
+def dependencies(
+    adata: AnnData,
+    key: str = "sparsenode",
+    *,
+    regulators: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    cluster: bool = True,
+    signed: bool = False,
+    cmap: str | Colormap | None = None,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Plot the learned gene-gene dependency matrix as a heatmap.
+
+    Rows are target genes and columns are regulator genes: entry (i, j) is how strongly
+    the dynamics of target i depend on regulator j. Only fitted genes are shown.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with a fit from :func:`sparsenode.tl.fit`.
+    key
+        The ``key_added`` of the fit.
+    regulators
+        Regulator genes (columns) to show, in this order unless ``cluster``. Defaults to all fitted genes.
+    targets
+        Target genes (rows) to show, in this order unless ``cluster``. Defaults to all fitted genes.
+    cluster
+        Order rows and columns by hierarchical clustering (average linkage, Euclidean distance).
+    signed
+        Plot the signed mean Jacobian ``adata.varp[f"{key}_jacobian"]`` (activation > 0, repression < 0)
+        with a diverging colormap centred at 0, instead of the non-negative dependency strength.
+    cmap
+        Colormap. Defaults to ``'viridis'``, or ``'RdBu_r'`` when ``signed``.
+    ax
+        Axes to draw into. A new figure is created if `None`.
+    show
+        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+    return_fig
+        Whether to return the figure.
+
+    Returns
+    -------
+    The figure if ``return_fig``, else `None`.
+
+    Raises
+    ------
+    KeyError
+        If the fit is missing or ``regulators`` / ``targets`` contain genes that were not fitted.
+    """
+    genes = _fitted_genes(adata, key)
+    regulators = genes if regulators is None else _check_names(regulators, genes, what="regulators")
+    targets = genes if targets is None else _check_names(targets, genes, what="targets")
+    matrix = _gene_matrix(adata, key, signed=signed).loc[targets, regulators]
+    if cluster:
+        values = matrix.to_numpy()
+        matrix = matrix.iloc[_cluster_order(values), _cluster_order(values.T)]
+
+    fig, heatmap_ax = _new_axes(ax, figsize=(2.5 + 0.3 * len(regulators), 1.5 + 0.3 * len(targets)))
+    if signed:
+        half_range = float(np.abs(matrix.to_numpy()).max()) or 1.0
+        image = heatmap_ax.imshow(
+            matrix.to_numpy(), cmap=cmap or "RdBu_r", vmin=-half_range, vmax=half_range, aspect="auto"
+        )
+    else:
+        image = heatmap_ax.imshow(matrix.to_numpy(), cmap=cmap or "viridis", vmin=0, aspect="auto")
+    fig.colorbar(image, ax=heatmap_ax, label="mean Jacobian" if signed else "dependency strength")
+    heatmap_ax.set_xticks(np.arange(len(matrix.columns)), matrix.columns, rotation=90)
+    heatmap_ax.set_yticks(np.arange(len(matrix.index)), matrix.index)
+    heatmap_ax.set_xlabel("regulator")
+    heatmap_ax.set_ylabel("target")
+    heatmap_ax.set_title(f"{key}: target ← regulator" + (" (signed)" if signed else ""))
+    return _finish(fig, ax=ax, show=show, return_fig=return_fig)

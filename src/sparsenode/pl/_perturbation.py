@@ -1,0 +1,71 @@
+"""Per-gene effect of an in-silico perturbation."""
+
+from __future__ import annotations
+
+import numpy as np
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sparsenode._keys import Keys
+from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR, _finish, _new_axes, _require
+
+
+def perturbation(
+    adata: AnnData,
+    key: str = "sparsenode",
+    *,
+    n_top: int = 20,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Plot the mean change of each gene after an in-silico perturbation as a bar chart.
+
+    The ``n_top`` genes with the largest absolute mean effect are shown, sorted by it; increases
+    are red and decreases blue. The title names the perturbed genes and their values.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with ``adata.uns[f"{key}_perturbation"]`` from :func:`sparsenode.tl.perturb`.
+    key
+        The ``key_added`` of the fit.
+    n_top
+        Number of genes to show.
+    ax
+        Axes to draw into. A new figure is created if `None`.
+    show
+        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+    return_fig
+        Whether to return the figure.
+
+    Returns
+    -------
+    The figure if ``return_fig``, else `None`.
+    """
+    result = _require(
+        adata.uns,
+        f"{Keys(key).uns}_perturbation",
+        where="adata.uns",
+        instruction=f"Run `sn.tl.perturb` on the fit {key!r} (`sn.tl.fit(adata, key_added={key!r})`) first.",
+    )
+    genes = np.asarray(result["genes"]).astype(str)
+    effect = np.asarray(result["effect"], dtype=float)
+    top = np.argsort(-np.abs(effect), kind="stable")[:n_top]
+    perturbed = ", ".join(
+        f"{gene} = {float(value):.3g}"
+        for gene, value in zip(np.asarray(result["perturbed_genes"]), np.asarray(result["perturbed_values"]))
+    )
+
+    fig, bar_ax = _new_axes(ax, figsize=(max(4.0, 0.35 * len(top) + 1.5), 3.5))
+    bar_ax.bar(
+        np.arange(len(top)),
+        effect[top],
+        color=np.where(effect[top] >= 0, ACTIVATION_COLOR, REPRESSION_COLOR),
+    )
+    bar_ax.axhline(0, color="black", linewidth=0.8)
+    bar_ax.set_xticks(np.arange(len(top)), genes[top], rotation=90)
+    bar_ax.set_ylabel("mean change in expression")
+    bar_ax.set_title(f"perturbation: {perturbed}")
+    return _finish(fig, ax=ax, show=show, return_fig=return_fig)

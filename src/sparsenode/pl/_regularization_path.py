@@ -1,0 +1,77 @@
+"""Validation error and sparsity along a sweep of the sparsity penalty λ."""
+
+from __future__ import annotations
+
+import numpy as np
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sparsenode.pl._utils import _finish, _get_fit_entry, _new_axes
+
+
+def regularization_path(
+    adata: AnnData,
+    key: str = "sparsenode",
+    *,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Plot prediction error and sparsity against the penalty strength λ.
+
+    Validation (and training) MSE are drawn on the left axis and feature, weight (and, when
+    known, spurious-feature) sparsity on a twin right axis, against λ on a logarithmic x axis.
+    The selected λ is marked by a vertical line.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with a sweep from :func:`sparsenode.tl.regularization_path`.
+    key
+        The ``key_added`` of the fit.
+    ax
+        Axes to draw into (the sparsity axis is its twin). A new figure is created if `None`.
+    show
+        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+    return_fig
+        Whether to return the figure.
+
+    Returns
+    -------
+    The figure if ``return_fig``, else `None`.
+    """
+    path = _get_fit_entry(
+        adata,
+        key,
+        "regularization_path",
+        instruction=f"Run `sn.tl.regularization_path(adata, key_added={key!r})` first.",
+    )
+    lam = np.asarray(path["lam"], dtype=float)
+    order = np.argsort(lam)
+    error_curves = {"val_mse": "validation MSE", "train_mse": "training MSE"}
+    sparsity_curves = {
+        "feature_sparsity": "feature sparsity",
+        "weight_sparsity": "weight sparsity",
+        "spurious_feature_sparsity": "spurious-feature sparsity",
+    }
+
+    fig, error_ax = _new_axes(ax)
+    sparsity_ax = error_ax.twinx()
+    colors = iter(f"C{index}" for index in range(len(error_curves) + len(sparsity_curves)))
+    for target_ax, curves, marker in ((error_ax, error_curves, "o"), (sparsity_ax, sparsity_curves, "s")):
+        for name, label in curves.items():
+            if name in path:
+                values = np.asarray(path[name], dtype=float)[order]
+                target_ax.plot(lam[order], values, marker=marker, color=next(colors), label=label)
+    selected = float(path["selected_lam"])
+    error_ax.axvline(selected, color="black", linestyle=":", label=f"selected λ = {selected:.3g}")
+
+    error_ax.set_xscale("log")
+    error_ax.set_xlabel("λ")
+    error_ax.set_ylabel("MSE")
+    sparsity_ax.set_ylabel("sparsity")
+    error_ax.set_title(f"{key}: regularization path")
+    handles = error_ax.get_legend_handles_labels()[0] + sparsity_ax.get_legend_handles_labels()[0]
+    error_ax.legend(handles=handles, frameon=False, fontsize="small")
+    return _finish(fig, ax=ax, show=show, return_fig=return_fig)

@@ -1,0 +1,142 @@
+"""Observed expression of cells over time with the fitted ODE trajectories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy import sparse
+
+from sparsenode.pl._utils import (
+    _check_names,
+    _color_map,
+    _finish,
+    _fitted_genes,
+    _get_fit,
+    _get_fit_entry,
+    _panel_axes,
+)
+
+ALL_CELLS = "all cells"
+
+
+def _lineage_membership(adata: AnnData, lineage_key: str | None) -> pd.DataFrame:
+    """Boolean cells × lineages table from an ``obs`` column or an ``obsm`` table.
+
+    Without a ``lineage_key`` all cells form the single lineage :data:`ALL_CELLS`.
+    """
+    if lineage_key is None:
+        return pd.DataFrame({ALL_CELLS: np.ones(adata.n_obs, dtype=bool)}, index=adata.obs_names)
+    if lineage_key in adata.obs.columns:
+        labels = adata.obs[lineage_key]
+        if isinstance(labels.dtype, pd.CategoricalDtype):
+            names = list(labels.cat.categories)
+        else:
+            names = sorted(labels.dropna().unique())
+        return pd.DataFrame({str(name): (labels == name).to_numpy() for name in names}, index=adata.obs_names)
+    if lineage_key in adata.obsm:
+        table = adata.obsm[lineage_key]
+        if not isinstance(table, pd.DataFrame):
+            table = pd.DataFrame(np.asarray(table), index=adata.obs_names)
+        return table.astype(bool).rename(columns=str)
+    raise KeyError(f"Lineage key {lineage_key!r} is neither a column of `adata.obs` nor a key of `adata.obsm`.")
+
+
+def _expression(adata: AnnData, genes: Sequence[str], layer: str | None) -> np.ndarray:
+    """Dense (cells, genes) expression from ``adata.layers[layer]`` or ``adata.X``."""
+    matrix = adata.X if layer is None else adata.layers[layer]
+    values = matrix[:, adata.var_names.get_indexer(genes)]
+    return values.toarray() if sparse.issparse(values) else np.asarray(values)
+
+
+def trajectories(
+    adata: AnnData,
+    key: str = "sparsenode",
+    genes: str | Sequence[str] | None = None,
+    *,
+    lineages: Sequence[str] | None = None,
+    ncols: int = 4,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Plot cells' expression over time together with the fitted ODE trajectories.
+
+    One panel per gene: cells are dots (expression from the ``layer`` of the fit against
+    ``obs[time_key]``) and the fitted curves from ``adata.uns[key]['fitted']`` are lines, both
+    coloured by lineage. Cells belonging to several lineages of an ``obsm`` lineage table are
+    drawn once per lineage.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with a fit from :func:`sparsenode.tl.fit`.
+    key
+        The ``key_added`` of the fit.
+    genes
+        Fitted gene(s) to plot. Defaults to all fitted genes.
+    lineages
+        Lineages to plot. Defaults to all lineages of the fit's ``lineage_key``.
+    ncols
+        Number of panels per row.
+    ax
+        Axes to draw into; only possible for a single gene. A new figure is created if `None`.
+    show
+        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+    return_fig
+        Whether to return the figure.
+
+    Returns
+    -------
+    The figure if ``return_fig``, else `None`.
+
+    Raises
+    ------
+    KeyError
+        If the fit is missing, or ``genes`` / ``lineages`` contain names that were not fitted.
+    ValueError
+        If ``ax`` is given for more than one gene.
+    """
+    params = _get_fit(adata, key)["params"]
+    fitted = _get_fit_entry(adata, key, "fitted")
+    fitted_genes = _fitted_genes(adata, key)
+    genes = fitted_genes if genes is None else _check_names(genes, fitted_genes, what="fitted genes")
+
+    lineage_key = params["lineage_key"]
+    membership = _lineage_membership(adata, lineage_key)
+    colors = _color_map(list(membership.columns), adata.uns.get(f"{lineage_key}_colors"))
+    lineages = list(membership.columns) if lineages is None else _check_names(
+        lineages, list(membership.columns), what="lineages"
+    )
+
+    time = np.asarray(adata.obs[params["time_key"]], dtype=float)
+    expression = _expression(adata, genes, params["layer"])
+    curve_times = np.asarray(fitted["time"], dtype=float)
+    curve_expression = np.asarray(fitted["expression"], dtype=float)
+    if lineage_key is None:
+        curve_lineages = np.full(len(curve_times), ALL_CELLS)
+    else:
+        curve_lineages = np.asarray(fitted["lineage"]).astype(str)
+
+    fig, axes = _panel_axes(len(genes), ncols=ncols, ax=ax)
+    for column, (gene, panel) in enumerate(zip(genes, axes)):
+        gene_position = fitted_genes.index(gene)
+        for lineage in lineages:
+            cells = membership[lineage].to_numpy()
+            panel.scatter(
+                time[cells], expression[cells, column], s=8, alpha=0.4, linewidths=0, color=colors[lineage],
+                label=lineage,
+            )
+        for curve_time, curve, lineage in zip(curve_times, curve_expression[..., gene_position], curve_lineages):
+            if lineage in lineages:
+                panel.plot(curve_time, curve, color=colors[lineage], linewidth=2)
+        panel.set_title(gene)
+        panel.set_xlabel(params["time_key"])
+        panel.set_ylabel("expression" if params["layer"] is None else params["layer"])
+    if lineage_key is not None:
+        axes[0].legend(title=lineage_key, markerscale=2, frameon=False, fontsize="small")
+    return _finish(fig, ax=ax, show=show, return_fig=return_fig)

@@ -1,0 +1,136 @@
+"""Helpers shared by the plotting functions: reading fits from AnnData and figure handling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import cycle
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy import sparse
+
+from sparsenode._keys import ORIENTATION, Keys
+
+ACTIVATION_COLOR = "#d62728"
+REPRESSION_COLOR = "#1f77b4"
+NEUTRAL_COLOR = "#7f7f7f"
+
+
+def _fit_instruction(key: str) -> str:
+    """What to run to create the fit ``key``."""
+    return f"Run `sn.tl.fit(adata, key_added={key!r})` first."
+
+
+def _require(container: Mapping[str, Any], entry: str, *, where: str, instruction: str) -> Any:
+    """Return ``container[entry]`` or raise a :class:`KeyError` naming the slot and what writes it."""
+    if entry not in container:
+        raise KeyError(f"`{where}[{entry!r}]` not found. {instruction}")
+    return container[entry]
+
+
+def _get_fit(adata: AnnData, key: str) -> Mapping[str, Any]:
+    """Return ``adata.uns[key]`` of a fit written by :func:`sparsenode.tl.fit`."""
+    fit = _require(adata.uns, Keys(key).uns, where="adata.uns", instruction=_fit_instruction(key))
+    _require(fit, "params", where=f"adata.uns[{key!r}]", instruction=_fit_instruction(key))
+    return fit
+
+
+def _get_fit_entry(adata: AnnData, key: str, entry: str, *, instruction: str | None = None) -> Any:
+    """Return ``adata.uns[key][entry]`` (e.g. ``'history'``, ``'fitted'``) of a fit."""
+    return _require(
+        _get_fit(adata, key),
+        entry,
+        where=f"adata.uns[{key!r}]",
+        instruction=_fit_instruction(key) if instruction is None else instruction,
+    )
+
+
+def _fitted_genes(adata: AnnData, key: str) -> list[str]:
+    """Names of the genes of a fit, in the order of the fitted expression arrays."""
+    return [str(gene) for gene in np.asarray(_get_fit(adata, key)["params"]["genes"])]
+
+
+def _gene_matrix(adata: AnnData, key: str, *, signed: bool = False) -> pd.DataFrame:
+    """Dependency (or signed Jacobian) matrix restricted to the fitted genes.
+
+    Returns a frame with index = target genes and columns = regulator genes.
+    """
+    keys = Keys(key)
+    genes = _fitted_genes(adata, key)
+    orientation = _get_fit(adata, key)["params"].get("orientation", ORIENTATION)
+    if orientation != ORIENTATION:
+        raise ValueError(f"Unsupported orientation {orientation!r} of fit {key!r}; expected {ORIENTATION!r}.")
+    varp_key = keys.jacobian if signed else keys.dependencies
+    positions = adata.var_names.get_indexer(genes)
+    if (positions < 0).any():
+        missing = [gene for gene, position in zip(genes, positions) if position < 0]
+        raise KeyError(f"Fitted genes {missing} of fit {key!r} are not in `adata.var_names`.")
+    matrix = _require(adata.varp, varp_key, where="adata.varp", instruction=_fit_instruction(key))
+    values = matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
+    return pd.DataFrame(values[np.ix_(positions, positions)], index=genes, columns=genes)
+
+
+def _check_names(names: Sequence[str], available: Sequence[str], *, what: str) -> list[str]:
+    """Return ``names`` as a list, raising a :class:`KeyError` for names not in ``available``."""
+    names = [names] if isinstance(names, str) else list(names)
+    available_names = set(available)
+    unknown = [name for name in names if name not in available_names]
+    if unknown:
+        raise KeyError(f"Unknown {what} {unknown}; available: {list(available)}.")
+    return names
+
+
+def _color_map(names: Sequence[str], stored_colors: Sequence[str] | None = None) -> dict[str, str]:
+    """Map names to colours: ``stored_colors`` (scanpy ``uns['<key>_colors']``) if it fits, else the cycle."""
+    if stored_colors is not None and len(stored_colors) == len(names):
+        palette = list(stored_colors)
+    else:
+        palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return dict(zip(names, cycle(palette)))
+
+
+def _new_axes(ax: Axes | None, *, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
+    """Return ``ax`` and its figure, or a new figure with a single axes."""
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+def _panel_axes(
+    n_panels: int, *, ncols: int, ax: Axes | None, panel_size: tuple[float, float] = (3.5, 2.8)
+) -> tuple[Figure, list[Axes]]:
+    """Return a grid of ``n_panels`` axes, or ``[ax]`` when ``ax`` is given for a single panel."""
+    if n_panels < 1:
+        raise ValueError("Nothing to plot: select at least one panel.")
+    if ax is not None:
+        if n_panels != 1:
+            raise ValueError(f"`ax` can only be given for a single panel, got {n_panels} panels.")
+        return ax.figure, [ax]
+    ncols = min(ncols, n_panels)
+    nrows = -(-n_panels // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+        squeeze=False,
+        layout="constrained",
+    )
+    axes = list(axes.ravel())
+    for unused in axes[n_panels:]:
+        unused.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _finish(fig: Figure, *, ax: Axes | None, show: bool | None, return_fig: bool) -> Figure | None:
+    """Show the figure if asked (by default unless ``return_fig`` or ``ax``) and return it if asked."""
+    if show is None:
+        show = not (return_fig or ax is not None)
+    if show:
+        plt.show()
+    return fig if return_fig else None

@@ -1,0 +1,302 @@
+"""Tests of :mod:`sparsenode.pl` on a synthetic AnnData carrying every slot of a fit."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from anndata import AnnData  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
+
+from sparsenode._keys import ORIENTATION  # noqa: E402
+from sparsenode.pl import (  # noqa: E402
+    dependencies,
+    forecast,
+    history,
+    network,
+    perturbation,
+    regularization_path,
+    trajectories,
+)
+from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR  # noqa: E402
+
+KEY = "fit"
+FITTED = [f"g{index}" for index in range(6)]
+LINEAGES = ["A", "B", "C"]
+N_CELLS, N_GRID = 90, 15
+
+
+def _make_adata(lineage_table: bool) -> AnnData:
+    """AnnData with 7 genes, 6 of them fitted, 3 lineages and every slot written by ``sn.tl``."""
+    rng = np.random.default_rng(0)
+    var_names = [*FITTED, "unfitted"]
+    n_genes, n_fitted = len(var_names), len(FITTED)
+    lineage = np.repeat(LINEAGES, N_CELLS // len(LINEAGES))
+    adata = AnnData(
+        X=rng.random((N_CELLS, n_genes)).astype(np.float32),
+        obs=pd.DataFrame(
+            {"time": rng.random(N_CELLS), "lineage": pd.Categorical(lineage)},
+            index=[f"cell{index}" for index in range(N_CELLS)],
+        ),
+        var=pd.DataFrame(index=var_names),
+    )
+    adata.layers["counts"] = adata.X * 10
+
+    strength = np.zeros((n_genes, n_genes), dtype=np.float32)
+    strength[:n_fitted, :n_fitted] = np.arange(n_fitted**2, dtype=np.float32).reshape(n_fitted, n_fitted)
+    np.fill_diagonal(strength, 100.0)  # strongest entries are self-loops, which the network skips
+    indices = np.add.outer(np.arange(n_genes), np.arange(n_genes))
+    adata.varp[KEY] = strength
+    adata.varp[f"{KEY}_jacobian"] = np.where(indices % 2 == 0, strength, -strength)
+
+    if lineage_table:
+        adata.obsm["lineages"] = pd.DataFrame(
+            {name: lineage == name for name in LINEAGES}, index=adata.obs_names
+        )
+        adata.obsm["lineages"].iloc[0] = True  # a progenitor shared by all lineages
+    time_grid = np.tile(np.linspace(0, 1, N_GRID), (len(LINEAGES), 1))
+    epochs = np.arange(10)
+    lam = np.logspace(-3, 0, 5)
+    adata.uns[KEY] = {
+        "params": {
+            "time_key": "time",
+            "lineage_key": "lineages" if lineage_table else "lineage",
+            "batch_key": None,
+            "layer": None if lineage_table else "counts",
+            "genes": np.array(FITTED),
+            "orientation": ORIENTATION,
+        },
+        "history": {
+            "epoch": epochs,
+            "loss": 1.0 / (epochs + 1) + 0.1,
+            "mse": 1.0 / (epochs + 1),
+            "penalty": np.full(len(epochs), 0.1),
+            "val_mse": np.full(len(epochs), np.nan) if lineage_table else 1.2 / (epochs + 1),
+        },
+        "fitted": {
+            "names": np.array(LINEAGES),
+            "lineage": np.array(LINEAGES),
+            "batch": np.array(["", "", ""]),
+            "time": time_grid,
+            "expression": rng.random((len(LINEAGES), N_GRID, n_fitted)),
+        },
+        "regularization_path": {
+            "lam": lam,
+            "val_mse": np.linspace(0.5, 0.2, 5),
+            "train_mse": np.linspace(0.4, 0.1, 5),
+            "feature_sparsity": np.linspace(0.9, 0.1, 5),
+            "weight_sparsity": np.linspace(0.8, 0.2, 5),
+            "spurious_feature_sparsity": np.linspace(1.0, 0.5, 5),
+            "selected_lam": lam[2],
+        },
+    }
+    adata.uns[f"{KEY}_perturbation"] = {
+        "genes": np.array(FITTED),
+        "perturbed_genes": np.array(["g0"]),
+        "perturbed_values": np.array([0.0]),
+        "names": np.array(LINEAGES),
+        "time": time_grid,
+        "baseline": np.zeros((len(LINEAGES), N_GRID, n_fitted)),
+        "perturbed": np.ones((len(LINEAGES), N_GRID, n_fitted)),
+        "effect": np.array([-0.5, 0.3, -0.1, 0.05, 0.2, 0.0]),
+    }
+    return adata
+
+
+@pytest.fixture
+def adata() -> AnnData:
+    return _make_adata(lineage_table=False)
+
+
+@pytest.fixture
+def adata_table() -> AnnData:
+    return _make_adata(lineage_table=True)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _strength(adata: AnnData) -> pd.DataFrame:
+    return pd.DataFrame(adata.varp[KEY], index=adata.var_names, columns=adata.var_names)
+
+
+PLOTS = {
+    "dependencies": lambda adata, **kwargs: dependencies(adata, KEY, **kwargs),
+    "network": lambda adata, **kwargs: network(adata, KEY, n_top=5, **kwargs),
+    "trajectories": lambda adata, **kwargs: trajectories(adata, KEY, "g1", **kwargs),
+    "history": lambda adata, **kwargs: history(adata, KEY, **kwargs),
+    "regularization_path": lambda adata, **kwargs: regularization_path(adata, KEY, **kwargs),
+    "perturbation": lambda adata, **kwargs: perturbation(adata, KEY, **kwargs),
+}
+
+
+@pytest.mark.parametrize("plot", PLOTS.values(), ids=PLOTS.keys())
+def test_return_fig(adata, plot):
+    assert isinstance(plot(adata, return_fig=True), Figure)
+
+
+@pytest.mark.parametrize("plot", PLOTS.values(), ids=PLOTS.keys())
+def test_draws_into_ax(adata, plot):
+    fig, ax = plt.subplots()
+    assert plot(adata, ax=ax) is None
+    assert ax.get_children() and (ax.images or ax.lines or ax.patches or ax.collections)
+    assert len(fig.axes) >= 1 and ax in fig.axes
+
+
+@pytest.mark.parametrize("plot", PLOTS.values(), ids=PLOTS.keys())
+def test_show_false_returns_none(adata, plot, monkeypatch):
+    monkeypatch.setattr(plt, "show", lambda: pytest.fail("plt.show called with show=False"))
+    assert plot(adata, show=False) is None
+
+
+def test_show_by_default(adata, monkeypatch):
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(True))
+    history(adata, KEY)
+    history(adata, KEY, return_fig=True)
+    assert shown == [True]
+
+
+@pytest.mark.parametrize(
+    ("plot", "missing", "hint"),
+    [
+        (lambda adata: dependencies(adata, "absent"), "absent", "sn.tl.fit(adata, key_added='absent')"),
+        (lambda adata: network(adata, "absent"), "absent", "sn.tl.fit"),
+        (lambda adata: trajectories(adata, "absent"), "absent", "sn.tl.fit"),
+        (lambda adata: history(adata, "absent"), "absent", "sn.tl.fit"),
+        (lambda adata: perturbation(adata, "absent"), "absent_perturbation", "sn.tl.perturb"),
+    ],
+)
+def test_missing_key(adata, plot, missing, hint):
+    with pytest.raises(KeyError) as error:
+        plot(adata)
+    assert repr(missing) in str(error.value) and hint in str(error.value)
+
+
+def test_missing_regularization_path(adata):
+    del adata.uns[KEY]["regularization_path"]
+    with pytest.raises(KeyError, match="sn.tl.regularization_path"):
+        regularization_path(adata, KEY)
+
+
+def test_dependencies_orientation(adata):
+    regulators, targets = ["g3", "g0"], ["g5", "g1", "g2"]
+    fig = dependencies(adata, KEY, regulators=regulators, targets=targets, cluster=False, return_fig=True)
+    ax = fig.axes[0]
+    expected = _strength(adata).loc[targets, regulators].to_numpy()
+    np.testing.assert_array_equal(ax.images[0].get_array(), expected)
+    assert [label.get_text() for label in ax.get_yticklabels()] == targets
+    assert [label.get_text() for label in ax.get_xticklabels()] == regulators
+    assert ax.get_ylabel() == "target" and ax.get_xlabel() == "regulator"
+
+
+def test_dependencies_cluster_permutes_fitted_genes(adata):
+    ax = dependencies(adata, KEY, return_fig=True).axes[0]
+    rows = [label.get_text() for label in ax.get_yticklabels()]
+    columns = [label.get_text() for label in ax.get_xticklabels()]
+    assert sorted(rows) == sorted(columns) == FITTED
+    expected = _strength(adata).loc[rows, columns].to_numpy()
+    np.testing.assert_array_equal(ax.images[0].get_array(), expected)
+
+
+def test_dependencies_signed_is_centred(adata):
+    ax = dependencies(adata, KEY, signed=True, cluster=False, return_fig=True).axes[0]
+    image = ax.images[0]
+    assert image.norm.vmin == -image.norm.vmax
+    assert (image.get_array() < 0).any()
+
+
+def test_dependencies_unknown_gene(adata):
+    with pytest.raises(KeyError, match="unfitted"):
+        dependencies(adata, KEY, regulators=["unfitted"])
+
+
+@pytest.mark.parametrize("n_top", [1, 5, 12])
+def test_network_edges_and_colours(adata, n_top):
+    ax = network(adata, KEY, n_top=n_top, return_fig=True).axes[0]
+    arrows = [patch for patch in ax.patches if isinstance(patch, FancyArrowPatch)]
+    assert len(arrows) == n_top
+    # strongest off-diagonal edges: target g5 <- regulators g4, g3, ...; jacobian sign is (-1)^(i + j)
+    strength = _strength(adata).loc[FITTED, FITTED].to_numpy()
+    np.fill_diagonal(strength, 0)
+    targets, regulators = np.unravel_index(np.argsort(-strength, axis=None)[:n_top], strength.shape)
+    n_activating = int(((targets + regulators) % 2 == 0).sum())
+    colours = [patch.get_edgecolor() for patch in arrows]
+    assert colours.count(to_rgba(ACTIVATION_COLOR)) == n_activating
+    assert colours.count(to_rgba(REPRESSION_COLOR)) == n_top - n_activating
+
+
+def test_trajectories_panels(adata, adata_table):
+    fig = trajectories(adata, KEY, ["g0", "g2", "g4"], ncols=2, return_fig=True)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["g0", "g2", "g4"]
+    assert all(len(ax.lines) == len(LINEAGES) and len(ax.collections) == len(LINEAGES) for ax in visible)
+
+    ax = trajectories(adata_table, KEY, "g1", lineages=["B"], return_fig=True).axes[0]
+    assert len(ax.lines) == 1 and len(ax.collections) == 1
+    assert len(ax.collections[0].get_offsets()) == N_CELLS // len(LINEAGES) + 1  # plus the shared cell
+
+
+def test_trajectories_without_lineages(adata):
+    adata.uns[KEY]["params"]["lineage_key"] = None
+    ax = trajectories(adata, KEY, "g0", return_fig=True).axes[0]
+    assert len(ax.collections) == 1 and len(ax.lines) == len(LINEAGES)
+
+
+def test_trajectories_ax_needs_single_gene(adata):
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match="single panel"):
+        trajectories(adata, KEY, ["g0", "g1"], ax=ax)
+
+
+@pytest.mark.parametrize(("variant", "n_lines"), [(False, 3), (True, 2)])
+def test_history_lines(variant, n_lines):
+    ax = history(_make_adata(lineage_table=variant), KEY, return_fig=True).axes[0]
+    assert len(ax.lines) == n_lines
+    assert ax.get_yscale() == "log"
+
+
+def test_regularization_path(adata):
+    fig = regularization_path(adata, KEY, return_fig=True)
+    error_ax, sparsity_ax = fig.axes
+    assert error_ax.get_xscale() == "log"
+    assert len(error_ax.lines) == 3  # validation, train, selected λ
+    assert len(sparsity_ax.lines) == 3  # feature, weight, spurious
+    selected = adata.uns[KEY]["regularization_path"]["selected_lam"]
+    assert error_ax.lines[-1].get_xdata()[0] == selected
+
+
+def test_perturbation_top_genes(adata):
+    ax = perturbation(adata, KEY, n_top=3, return_fig=True).axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["g0", "g1", "g4"]
+    assert [bar.get_height() for bar in ax.patches] == [-0.5, 0.3, 0.2]
+    assert "g0" in ax.get_title()
+
+
+def test_forecast():
+    rng = np.random.default_rng(0)
+    true = rng.random((2, 20, 3))
+    t = np.linspace(0, 1, 20)
+    names = ["x", "y", "z"]
+    fig = forecast(true, true + 0.1, t, features=["z", 0], feature_names=names, return_fig=True)
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["z", "x"]
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), true[0, :, 2])
+
+    _, ax = plt.subplots()
+    assert forecast(true[1], true[1], t, features=1, ax=ax) is None
+    assert len(ax.lines) == 2
+    assert forecast(true, true, t, sequence=1, show=False) is None
+    with pytest.raises(KeyError, match="nope"):
+        forecast(true, true, t, features=["nope"], feature_names=names)
+    with pytest.raises(ValueError, match="shape"):
+        forecast(true, true[:, :5], t)
