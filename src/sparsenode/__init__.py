@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import pl, pp
+from . import datasets, pl, pp, tl
 from .estimator import SparseNODE
 
 try:
@@ -10,4 +10,4 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-__all__ = ["SparseNODE", "__version__", "pl", "pp"]
+__all__ = ["SparseNODE", "__version__", "datasets", "pl", "pp", "tl"]

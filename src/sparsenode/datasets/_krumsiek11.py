@@ -43,7 +43,8 @@ def krumsiek11() -> AnnData:
     - ``varp["reference"]``: float32 coupling strengths of the simulation model
       (scanpy's ``sim_models/krumsiek11.txt``), row = target, column = regulator; negative =
       repression. Self-couplings sit on the diagonal.
-    - ``uns["reference_orientation"]``: ``"row=target, column=regulator"``.
+    - ``uns["reference_orientation"]``: ``"row=target, column=regulator"``;
+    - ``uns["highlights"]`` with string keys, so that the object saves to .h5ad.
 
     Returns
     -------
@@ -69,4 +70,6 @@ def krumsiek11() -> AnnData:
     model_file = importlib.resources.files("scanpy") / "sim_models" / "krumsiek11.txt"
     adata.varp["reference"] = _coupling_matrix(model_file.read_text(), adata.var_names)
     adata.uns["reference_orientation"] = ORIENTATION
+    # scanpy's highlights use integer keys, which .h5ad cannot store
+    adata.uns["highlights"] = {str(cell): label for cell, label in adata.uns.get("highlights", {}).items()}
     return adata

@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import sparse
 
+from sparsenode._uns import read_params
 from sparsenode.pl._utils import (
     _check_names,
     _color_map,
@@ -101,7 +102,7 @@ def trajectories(
     ValueError
         If ``ax`` is given for more than one gene.
     """
-    params = _get_fit(adata, key)["params"]
+    params = read_params(_get_fit(adata, key)["params"])
     fitted = _get_fit_entry(adata, key, "fitted")
     fitted_genes = _fitted_genes(adata, key)
     genes = fitted_genes if genes is None else _check_names(genes, fitted_genes, what="fitted genes")

@@ -1,0 +1,227 @@
+"""``sn.tl.fit``: fit a sparse neural ODE on AnnData trajectories and write the inferred network."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .._keys import ORIENTATION, Keys
+from .._uns import from_h5ad_value, to_h5ad_value
+from ..estimator import SparseNODE
+from ..metrics import feature_sparsity, weight_sparsity
+from ..pp import Trajectories, trajectories
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+logger = logging.getLogger(__name__)
+
+#: Points per trajectory of the fitted curves stored in ``uns[key]["fitted"]``.
+N_CURVE_POINTS = 50
+#: Arguments of :func:`sparsenode.pp.trajectories` recorded in ``params`` and reused by the other ``tl`` tools.
+TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim")
+
+
+def check_writable(adata: AnnData, *, copy: bool) -> None:
+    """Refuse objects a tool cannot write into (before any work is done)."""
+    from anndata import AnnData
+
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"adata must be an AnnData object, got {type(adata).__name__}")
+    if adata.isbacked:
+        raise ValueError("adata is backed (opened with backed='r'); load it into memory with adata.to_memory()")
+    if adata.is_view and not copy:
+        raise ValueError("adata is a view; pass copy=True or fit on adata.copy()")
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(f"adata is empty ({adata.n_obs} cells x {adata.n_vars} genes)")
+
+
+def trajectory_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`sparsenode.pp.trajectories` arguments recorded by a fit."""
+    arguments = {name: from_h5ad_value(params[name]) for name in TRAJECTORY_ARGS}
+    arguments["genes"] = [str(gene) for gene in params["genes"]]
+    if arguments["trim"] is not None:
+        arguments["trim"] = tuple(int(n) for n in arguments["trim"])
+    return arguments
+
+
+def fitted_curves(model: SparseNODE, trajs: Trajectories, n_points: int = N_CURVE_POINTS) -> dict[str, np.ndarray]:
+    """Model curves from each trajectory's initial state over its time range, in the input's units."""
+    times = [np.linspace(times_k[0], times_k[-1], n_points) for times_k in trajs.time]
+    predicted = [
+        model.predict(values[None, : model.initial_points], grid)[0]
+        for values, grid in zip(trajs.expression, times, strict=True)
+    ]
+    return {
+        "names": np.asarray(trajs.names),
+        "lineage": np.asarray(trajs.lineages),
+        "batch": np.asarray(trajs.batches),
+        "time": np.stack([trajs.unscale_time(k, grid) for k, grid in enumerate(times)]),
+        "expression": np.stack([trajs.unscale_expression(k, values) for k, values in enumerate(predicted)]),
+    }
+
+
+def embed(matrix: np.ndarray, positions: np.ndarray, n_vars: int) -> np.ndarray:
+    """Place a fitted-genes matrix into a float32 ``(n_vars, n_vars)`` matrix (zeros elsewhere)."""
+    full = np.zeros((n_vars, n_vars), dtype=np.float32)
+    full[np.ix_(positions, positions)] = matrix
+    return full
+
+
+def write_results(adata: AnnData, keys: Keys, varp: dict[str, np.ndarray], uns: dict[str, Any]) -> None:
+    """Write all slots at once (after all computation succeeded) and log each key, scanpy style."""
+    for name, matrix in varp.items():
+        adata.varp[name] = matrix
+    adata.uns[keys.uns] = uns
+    added = [f"'{name}', dependencies (varp)" for name in varp] + [f"'{keys.uns}', fit results (uns)"]
+    logger.info("    finished: added\n    %s", "\n    ".join(added))
+
+
+def fit(
+    adata: AnnData,
+    *,
+    time_key: str,
+    lineage_key: str | None = None,
+    batch_key: str | None = None,
+    layer: str | None = None,
+    genes: Sequence[str] | np.ndarray | None = None,
+    n_bins: int | None = None,
+    scale: Literal["global", "trajectory", "none"] = "global",
+    trim: tuple[int, int] | None = None,
+    regularization: str = "pathreg",
+    lam: float | None = None,
+    validation_fraction: float = 0.1,
+    initial_points: int = 5,
+    key_added: str = "sparsenode",
+    seed: int = 0,
+    copy: bool = False,
+    **model_kwargs: Any,
+) -> AnnData | None:
+    """Fit a feature-sparse neural ODE on gene-expression trajectories and store the inferred network.
+
+    Cells are split into trajectories (one per lineage and batch, ordered by time) with
+    :func:`sparsenode.pp.trajectories`, a :class:`~sparsenode.SparseNODE` is fitted on them, and its
+    gene x gene dependency matrix is written to ``adata.varp``.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix, cells x genes (dense or sparse ``X``/layer).
+    time_key
+        Numeric ``adata.obs`` column ordering cells: pseudotime, ``latent_time`` (scvelo) or real time.
+    lineage_key
+        ``adata.obs`` column of lineage labels, or ``adata.obsm`` key of a boolean cells x lineages table
+        (root cells may belong to several lineages). ``None``: one lineage.
+    batch_key
+        ``adata.obs`` column of batches (e.g. donors); each lineage of each batch is its own trajectory.
+    layer
+        Layer holding expression; ``None`` uses ``X``.
+    genes
+        Gene names or a boolean mask of ``var_names`` to fit; ``None`` uses all genes.
+    n_bins
+        Average the cells of each trajectory in this many equal-width time bins.
+    scale
+        ``"global"``: min-max each gene over all trajectories; ``"trajectory"``: the paper's per-trajectory
+        min-max of every gene and of time; ``"none"``.
+    trim
+        ``(first, last)`` numbers of cells to drop at the start and end of each trajectory (the paper: (10, 20)).
+    regularization
+        One of ``"none"``, ``"l1"``, ``"l0"``, ``"cnode"``, ``"group_lasso"``, ``"lassonet"``, ``"pathreg"``.
+    lam
+        Regularization strength; ``None`` uses :class:`~sparsenode.SparseNODE`'s default.
+    validation_fraction
+        Share of the trajectory points held out at random for validation and early stopping.
+    initial_points
+        The initial state of a trajectory is the mean of its first ``initial_points`` points.
+    key_added
+        Key under which results are stored (see Returns).
+    seed
+        Random seed; the same seed gives identical results on CPU.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+    **model_kwargs
+        Further :class:`~sparsenode.SparseNODE` arguments (``hidden``, ``epochs``, ``solver``, ``device``, ...).
+
+    Returns
+    -------
+    ``None``, or a copy of ``adata`` when ``copy=True``, with these fields set (for ``key_added="sparsenode"``):
+
+    ``adata.varp["sparsenode"]``
+        float32 genes x genes dependency strength >= 0: **row = target gene, column = regulator gene**.
+        Genes that were not fitted have zero rows and columns.
+    ``adata.varp["sparsenode_jacobian"]``
+        Signed mean Jacobian ``d f_target / d x_regulator`` over the observed states (activation > 0,
+        repression < 0), same orientation, in the units of the scaled data the model was fitted on.
+    ``adata.uns["sparsenode"]``
+        ``params`` (every argument, ``orientation``, ``genes``, ``trajectories``, ``version``), ``metrics``
+        (``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity``), ``history`` (per-epoch arrays),
+        ``fitted`` (model curves per trajectory in input units) and ``model`` (``config`` JSON and ``weights``
+        arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it).
+    """
+    check_writable(adata, copy=copy)
+    if not isinstance(key_added, str) or not key_added:
+        raise TypeError(f"key_added={key_added!r} must be a non-empty string")
+    keys = Keys(key_added)
+    lam_kwargs = {} if lam is None else {"lam": lam}
+    model = SparseNODE(regularization, validation_fraction=validation_fraction, initial_points=initial_points,
+                       seed=seed, **lam_kwargs, **model_kwargs)
+    trajs = trajectories(adata, time_key=time_key, lineage_key=lineage_key, batch_key=batch_key, layer=layer,
+                         genes=genes, n_bins=n_bins, scale=scale, trim=trim)
+    adata = adata.copy() if copy else adata
+    logger.info("fitting %s on %d trajectories x %d genes", regularization, len(trajs), trajs.n_genes)
+    model.fit(*trajs.to_arrays())
+
+    positions = adata.var_names.get_indexer(trajs.genes)
+    observed_states = np.concatenate(trajs.expression)
+    config, weights = model.get_state()
+    params = {
+        **{name: to_h5ad_value(trajs.params[name]) for name in TRAJECTORY_ARGS if name != "genes"},
+        "regularization": regularization,
+        **{name: to_h5ad_value(value) for name, value in model.get_params().items()},
+        "model_kwargs": json.dumps(model_kwargs),
+        "key_added": key_added,
+        "copy": copy,
+        "orientation": ORIENTATION,
+        "genes": np.asarray(trajs.genes),
+        "trajectories": np.asarray(trajs.names),
+        "version": _package_version(),
+    }
+    val_mse = model.history_["val_mse"]
+    metrics = {
+        "train_mse": model.score(*trajs.to_arrays()),
+        "val_mse": float(np.nanmin(val_mse)) if np.isfinite(val_mse).any() else float("nan"),
+        "feature_sparsity": feature_sparsity(model.dependencies()),
+        "weight_sparsity": weight_sparsity([w.detach().cpu().numpy() for w in _effective_weights(model)]),
+        "epochs_run": len(model.history_["epoch"]),
+    }
+    write_results(
+        adata,
+        keys,
+        varp={
+            keys.dependencies: embed(model.dependencies(), positions, adata.n_vars),
+            keys.jacobian: embed(model.jacobian(observed_states), positions, adata.n_vars),
+        },
+        uns={
+            "params": params,
+            "metrics": metrics,
+            "history": dict(model.history_),
+            "fitted": fitted_curves(model, trajs),
+            "model": {"config": json.dumps(config), "weights": weights},
+        },
+    )
+    return adata if copy else None
+
+
+def _effective_weights(model: SparseNODE) -> list:
+    model.field_.prepare(sample=False)
+    return model.field_.current_weights
+
+
+def _package_version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,201 @@
+"""Tools that read a fit back from AnnData: rebuild the model, predict, list edges, score a network."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._keys import Keys
+from ..estimator import SparseNODE
+from ..metrics import network_scores
+from ..pp import Trajectories, trajectories
+from ._fit import check_writable, trajectory_params
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+
+def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
+    """``adata.uns[key]`` of a fit, or a :class:`KeyError` that says how to create it."""
+    keys = Keys(key)
+    if keys.uns not in adata.uns or keys.dependencies not in adata.varp:
+        raise KeyError(
+            f"no sparsenode fit under key {key!r} (adata.uns[{key!r}] / adata.varp[{key!r}] missing); "
+            f"run sn.tl.fit(adata, ..., key_added={key!r}) first"
+        )
+    return adata.uns[keys.uns]
+
+
+def fitted_genes(adata: AnnData, key: str) -> tuple[list[str], np.ndarray]:
+    """Names of the fitted genes and their positions in ``adata.var_names`` (KeyError if any is absent)."""
+    genes = [str(gene) for gene in fit_results(adata, key)["params"]["genes"]]
+    positions = adata.var_names.get_indexer(genes)
+    if (positions < 0).any():
+        missing = [gene for gene, position in zip(genes, positions, strict=True) if position < 0]
+        raise KeyError(
+            f"the fit {key!r} used genes absent from this AnnData ({missing[:10]}); the model can only be used on "
+            "an object holding the genes it was fitted on"
+        )
+    return genes, positions
+
+
+def model(adata: AnnData, key: str = "sparsenode") -> SparseNODE:
+    """Rebuild the fitted :class:`~sparsenode.SparseNODE` stored in ``adata.uns[key]["model"]``.
+
+    Parameters
+    ----------
+    adata
+        AnnData fitted with :func:`sparsenode.tl.fit` (possibly written to and read from .h5ad).
+    key
+        ``key_added`` of the fit.
+
+    Returns
+    -------
+    The estimator; its predictions equal those of the model that was fitted.
+    """
+    fitted_genes(adata, key)
+    stored = fit_results(adata, key)["model"]
+    return SparseNODE.from_state(json.loads(str(stored["config"])), dict(stored["weights"]))
+
+
+def fit_trajectories(adata: AnnData, key: str) -> Trajectories:
+    """The trajectories a fit was made on, rebuilt from its recorded parameters."""
+    fitted_genes(adata, key)
+    return trajectories(adata, **trajectory_params(fit_results(adata, key)["params"]))
+
+
+def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None = None, copy: bool = False
+            ) -> AnnData | None:
+    """Fitted expression of every cell at its time, from its trajectory's initial state.
+
+    Each trajectory is integrated from its initial state; every cell gets the model's value at its point
+    (a cell shared by several lineages gets the mean over them). Values are in the input's units.
+
+    Parameters
+    ----------
+    adata
+        AnnData fitted with :func:`sparsenode.tl.fit`.
+    key
+        ``key_added`` of the fit.
+    layer_added
+        Layer to write; default ``f"{key}_predicted"``.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None`` or a copy, with ``adata.layers[layer_added]``: float32 cells x genes; NaN for cells outside every
+    trajectory and for genes that were not fitted.
+    """
+    check_writable(adata, copy=copy)
+    estimator = model(adata, key)
+    trajs = fit_trajectories(adata, key)
+    _, positions = fitted_genes(adata, key)
+    total = np.zeros((adata.n_obs, len(positions)))
+    count = np.zeros(adata.n_obs)
+    for k, (values, times) in enumerate(zip(trajs.expression, trajs.time, strict=True)):
+        predicted = trajs.unscale_expression(k, estimator.predict(values[None, : estimator.initial_points], times)[0])
+        cells, points = trajs.point_of_cells(k)
+        np.add.at(total, cells, predicted[points])
+        np.add.at(count, cells, 1.0)
+    adata = adata.copy() if copy else adata
+    layer = np.full(adata.shape, np.nan, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        layer[:, positions] = total / count[:, None]
+    adata.layers[layer_added or f"{key}_predicted"] = layer
+    return adata if copy else None
+
+
+def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, include_self: bool = False
+          ) -> pd.DataFrame:
+    """The inferred network as a tidy edge list, strongest first.
+
+    Parameters
+    ----------
+    adata
+        AnnData fitted with :func:`sparsenode.tl.fit`.
+    key
+        ``key_added`` of the fit.
+    n_top
+        Keep only the ``n_top`` strongest edges.
+    include_self
+        Keep self-loops (a gene's dependence on itself).
+
+    Returns
+    -------
+    DataFrame with columns ``regulator``, ``target``, ``weight`` (``varp[key]`` entry, > 0) and ``sign``
+    (+1 activation, -1 repression, from the sign of the mean Jacobian), sorted by decreasing weight.
+    """
+    genes, positions = fitted_genes(adata, key)
+    keys = Keys(key)
+    weight = np.asarray(adata.varp[keys.dependencies])[np.ix_(positions, positions)]
+    jacobian = np.asarray(adata.varp[keys.jacobian])[np.ix_(positions, positions)]
+    target, regulator = np.nonzero(weight > 0)
+    if not include_self:
+        keep = target != regulator
+        target, regulator = target[keep], regulator[keep]
+    names = np.asarray(genes)
+    table = pd.DataFrame({
+        "regulator": names[regulator],
+        "target": names[target],
+        "weight": weight[target, regulator],
+        "sign": np.sign(jacobian[target, regulator]).astype(int),
+    })
+    table = table.sort_values("weight", ascending=False, kind="stable", ignore_index=True)
+    return table if n_top is None else table.head(n_top)
+
+
+def reference_matrix(adata: AnnData, reference: str | pd.DataFrame | np.ndarray, genes: list[str],
+                     positions: np.ndarray) -> np.ndarray:
+    """A reference network as a fitted-genes matrix, row = target, column = regulator."""
+    if isinstance(reference, str):
+        if reference not in adata.varp:
+            raise KeyError(f"reference {reference!r} is not in adata.varp (keys: {list(adata.varp.keys())})")
+        return np.asarray(adata.varp[reference])[np.ix_(positions, positions)]
+    if isinstance(reference, pd.DataFrame):
+        columns = [pair for pair in (("regulator", "target"), ("source", "target"), ("Gene1", "Gene2"))
+                   if set(pair) <= set(reference.columns)]
+        if not columns:
+            raise KeyError("a reference DataFrame needs columns 'regulator' and 'target' (or 'source'/'target', "
+                           f"'Gene1'/'Gene2'); got {list(reference.columns)}")
+        regulator_column, target_column = columns[0]
+        index = pd.Index(genes)
+        regulators, targets = index.get_indexer(reference[regulator_column]), index.get_indexer(reference[target_column])
+        known = (regulators >= 0) & (targets >= 0)
+        matrix = np.zeros((len(genes), len(genes)))
+        matrix[targets[known], regulators[known]] = 1.0
+        return matrix
+    matrix = np.asarray(reference)
+    if matrix.shape == (adata.n_vars, adata.n_vars):
+        return matrix[np.ix_(positions, positions)]
+    if matrix.shape == (len(genes), len(genes)):
+        return matrix
+    raise ValueError(f"reference array has shape {matrix.shape}; expected ({adata.n_vars}, {adata.n_vars}) or "
+                     f"({len(genes)}, {len(genes)}) (fitted genes), row = target, column = regulator")
+
+
+def score(adata: AnnData, key: str = "sparsenode", reference: str | pd.DataFrame | np.ndarray = "reference"
+          ) -> dict[str, float]:
+    """Score the inferred network against a reference, BEELINE style (directed, self-loops excluded).
+
+    Parameters
+    ----------
+    adata
+        AnnData fitted with :func:`sparsenode.tl.fit`.
+    key
+        ``key_added`` of the fit.
+    reference
+        A ``varp`` key, a DataFrame of edges (``regulator``/``target`` columns) or an array (all genes or
+        fitted genes), row = target, column = regulator; non-zero = edge, signs ignored.
+
+    Returns
+    -------
+    ``auroc``, ``auprc``, ``auprc_ratio`` (to a random predictor), ``early_precision`` and
+    ``early_precision_ratio`` (BEELINE's EPR), over the fitted genes.
+    """
+    genes, positions = fitted_genes(adata, key)
+    scores = np.asarray(adata.varp[Keys(key).dependencies])[np.ix_(positions, positions)]
+    return network_scores(scores, reference_matrix(adata, reference, genes, positions))
