@@ -59,19 +59,23 @@ def _fit(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise SystemExit(f"sparsenode fit: input file {str(source)!r} does not exist")
     adata = anndata.read_h5ad(source)
-    options = {"lam": args.lam, "epochs": args.epochs} if args.epochs else {"lam": args.lam}
-    sn.tl.fit(
-        adata,
-        time_key=args.time_key,
-        lineage_key=args.lineage_key,
-        batch_key=args.batch_key,
-        layer=args.layer,
-        regularization=args.regularization,
-        key_added=args.key_added,
-        seed=args.seed,
-        progress=not args.quiet,
-        **options,
-    )
+    options = {"lam": args.lam} if args.epochs is None else {"lam": args.lam, "epochs": args.epochs}
+    try:
+        sn.tl.fit(
+            adata,
+            time_key=args.time_key,
+            lineage_key=args.lineage_key,
+            batch_key=args.batch_key,
+            layer=args.layer,
+            regularization=args.regularization,
+            key_added=args.key_added,
+            seed=args.seed,
+            progress=not args.quiet,
+            **options,
+        )
+    except (KeyError, TypeError, ValueError) as error:  # invalid input: a message, not a traceback
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        raise SystemExit(f"sparsenode fit: {message}") from error
     adata.write_h5ad(args.out)
     metrics = adata.uns[args.key_added]["metrics"]
     print(f"wrote {args.out}: varp[{args.key_added!r}] (row = target, column = regulator); "

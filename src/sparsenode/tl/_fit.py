@@ -165,6 +165,8 @@ def fit(
     check_writable(adata, copy=copy)
     if not isinstance(key_added, str) or not key_added:
         raise TypeError(f"key_added={key_added!r} must be a non-empty string")
+    if "/" in key_added:
+        raise ValueError(f"key_added={key_added!r} must not contain '/' (.h5ad files cannot store such keys)")
     keys = Keys(key_added)
     lam_kwargs = {} if lam is None else {"lam": lam}
     model = SparseNODE(regularization, validation_fraction=validation_fraction, initial_points=initial_points,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +27,11 @@ def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
             f"no sparsenode fit under key {key!r} (adata.uns[{key!r}] / adata.varp[{key!r}] missing); "
             f"run sn.tl.fit(adata, ..., key_added={key!r}) first"
         )
-    return adata.uns[keys.uns]
+    results = adata.uns[keys.uns]
+    if not isinstance(results, Mapping) or not {"params", "model"} <= set(results):
+        raise KeyError(f"adata.uns[{key!r}] is not a sparsenode fit (it lacks 'params' and 'model'); "
+                       f"run sn.tl.fit(adata, ..., key_added={key!r}) first")
+    return results
 
 
 def fitted_genes(adata: AnnData, key: str) -> tuple[list[str], np.ndarray]:
@@ -120,7 +125,7 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
     key
         ``key_added`` of the fit.
     n_top
-        Keep only the ``n_top`` strongest edges.
+        Keep only the ``n_top`` strongest edges (a positive integer).
     include_self
         Keep self-loops (a gene's dependence on itself).
 
@@ -129,6 +134,8 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
     DataFrame with columns ``regulator``, ``target``, ``weight`` (``varp[key]`` entry, > 0) and ``sign``
     (+1 activation, -1 repression, from the sign of the mean Jacobian), sorted by decreasing weight.
     """
+    if n_top is not None and (isinstance(n_top, bool) or not isinstance(n_top, int | np.integer) or n_top < 1):
+        raise ValueError(f"n_top={n_top!r} must be a positive integer or None")
     genes, positions = fitted_genes(adata, key)
     keys = Keys(key)
     weight = np.asarray(adata.varp[keys.dependencies])[np.ix_(positions, positions)]

@@ -1,0 +1,496 @@
+"""Reliability: invalid input fails early with a message naming the culprit and leaves ``adata`` unchanged;
+degenerate but legitimate input is fitted with a warning and no NaN."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+import sparsenode as sn
+from sparsenode.cli import main
+from sparsenode.estimator import NotFittedError
+from sparsenode.io import ModelFormatError
+
+TINY = {"hidden": (8, 8), "epochs": 5, "progress": False}
+GENES = ["g0", "g1", "g2", "g3"]
+N_PER_LINEAGE = 15
+
+
+def make_adata(seed: int = 0) -> ad.AnnData:
+    rng = np.random.default_rng(seed)
+    time = np.tile(np.linspace(0.0, 1.0, N_PER_LINEAGE), 2)
+    X = 0.5 + 0.4 * np.sin(3 * time[:, None] + np.arange(len(GENES))) + 0.02 * rng.normal(size=(time.size, 4))
+    adata = ad.AnnData(
+        X=X.astype(np.float32),
+        obs=pd.DataFrame(
+            {"time": time, "lineage": pd.Categorical(np.repeat(["a", "b"], N_PER_LINEAGE))},
+            index=[f"cell{i}" for i in range(time.size)],
+        ),
+        var=pd.DataFrame(index=GENES),
+    )
+    adata.layers["raw"] = adata.X.copy()
+    return adata
+
+
+@pytest.fixture(scope="module")
+def fitted_module() -> ad.AnnData:
+    adata = make_adata()
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", **TINY)
+    return adata
+
+
+@pytest.fixture
+def fitted(fitted_module: ad.AnnData) -> ad.AnnData:
+    return fitted_module.copy()
+
+
+# ---------------------------------------------------------------------------------------------- snapshot
+def _dense(matrix: Any) -> np.ndarray:
+    if sparse.issparse(matrix):
+        return matrix.toarray()
+    return np.array(matrix[()] if hasattr(matrix, "id") else matrix)  # h5py dataset of a backed object
+
+
+def _copy_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _copy_value(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return copy.deepcopy(value)
+
+
+def snapshot(adata: ad.AnnData) -> dict[str, Any]:
+    """Copies of X, obs, var, uns, obsm, varp and layers, to compare with :func:`assert_unchanged`."""
+    return {
+        "shape": adata.shape,
+        "X": None if adata.X is None else _dense(adata.X),
+        "obs": adata.obs.copy(),
+        "var": adata.var.copy(),
+        "uns": _copy_value(dict(adata.uns)),
+        "obsm": {key: _copy_value(value) for key, value in adata.obsm.items()},
+        "varp": {key: _dense(value) for key, value in adata.varp.items()},
+        "layers": {key: _dense(value) for key, value in adata.layers.items()},
+    }
+
+
+def _assert_same(before: Any, after: Any, where: str) -> None:
+    if isinstance(before, Mapping):
+        assert isinstance(after, Mapping) and set(before) == set(after), where
+        for key in before:
+            _assert_same(before[key], after[key], f"{where}[{key!r}]")
+    elif isinstance(before, pd.DataFrame):
+        pd.testing.assert_frame_equal(before, after, obj=where)
+    elif isinstance(before, np.ndarray):
+        after = np.asarray(after)
+        assert before.shape == after.shape and before.dtype == after.dtype, where
+        same = np.array_equal(before, after, equal_nan=before.dtype.kind in "fc")
+        assert same, where
+    else:
+        assert before == after or (before is None and after is None), where
+
+
+def assert_unchanged(adata: ad.AnnData, before: dict[str, Any]) -> None:
+    _assert_same(before, snapshot(adata), "adata")
+
+
+def test_snapshot_detects_changes() -> None:
+    adata = make_adata()
+    before = snapshot(adata)
+    assert_unchanged(adata, before)
+    for change in (
+        lambda a: a.X.__setitem__((0, 0), 9.0),
+        lambda a: a.obs.__setitem__("extra", 1),
+        lambda a: a.uns.__setitem__("x", {"y": np.zeros(2)}),
+        lambda a: a.varp.__setitem__("m", np.zeros((4, 4))),
+        lambda a: a.layers.__setitem__("l", a.X),
+    ):
+        changed = make_adata()
+        change(changed)
+        with pytest.raises(AssertionError):
+            assert_unchanged(changed, before)
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any model training fail loudly: validation errors must come before heavy work."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("SparseNODE.fit was reached: the input was not validated before training")
+
+    monkeypatch.setattr(sn.SparseNODE, "fit", refuse)
+
+
+# ---------------------------------------------------------------------------------------------- tl.fit / pp
+def set_x(value: float) -> Callable[[ad.AnnData], None]:
+    def mutate(adata: ad.AnnData) -> None:
+        adata.X[3, 1] = value
+
+    return mutate
+
+
+def set_time(values: Callable[[ad.AnnData], Any]) -> Callable[[ad.AnnData], None]:
+    def mutate(adata: ad.AnnData) -> None:
+        adata.obs["time"] = values(adata)
+
+    return mutate
+
+
+def nan_time(adata: ad.AnnData) -> np.ndarray:
+    time = adata.obs["time"].to_numpy().copy()
+    time[4] = np.nan
+    return time
+
+
+def short_lineage(adata: ad.AnnData) -> None:
+    lineage = adata.obs["lineage"].astype(str).to_numpy()
+    lineage[:2] = "tiny"
+    adata.obs["lineage"] = pd.Categorical(lineage)
+
+
+def duplicate_genes(adata: ad.AnnData) -> None:
+    adata.var_names = ["g0", "g1", "g1", "g3"]
+
+
+def empty_obsm_lineage(adata: ad.AnnData) -> None:
+    is_a = (adata.obs["lineage"] == "a").to_numpy()
+    adata.obsm["fate"] = pd.DataFrame(
+        {"a": is_a, "b": ~is_a, "ghost": np.zeros(adata.n_obs, bool)}, index=adata.obs_names
+    )
+
+
+def drop_x(adata: ad.AnnData) -> None:
+    adata.X = None
+
+
+def nothing(adata: ad.AnnData) -> None:
+    pass
+
+
+FIT_CASES = {
+    # name: (mutation, fit arguments, exception, match)
+    "nan_in_X": (set_x(np.nan), {}, ValueError, r"adata\.X has NaN or infinite values.*'g1'.*'cell3'"),
+    "inf_in_X": (set_x(np.inf), {}, ValueError, r"adata\.X has NaN or infinite values.*'g1'"),
+    "missing_time_key": (nothing, {"time_key": "pseudotime"}, KeyError, r"time_key 'pseudotime' not found"),
+    "missing_lineage_key": (nothing, {"lineage_key": "fate"}, KeyError, r"lineage_key 'fate' found in neither"),
+    "missing_batch_key": (nothing, {"batch_key": "donor"}, KeyError, r"batch_key 'donor' not found"),
+    "missing_layer": (nothing, {"layer": "counts"}, KeyError, r"Layer 'counts' not found"),
+    "x_is_none": (drop_x, {}, ValueError, r"adata\.X is None; pass layer="),
+    "non_numeric_time": (set_time(lambda a: a.obs["time"].astype(str)), {}, TypeError, r"adata\.obs\['time'\].*numeric"),
+    "nan_time": (set_time(nan_time), {}, ValueError, r"adata\.obs\['time'\] is NaN or infinite.*'cell4'"),
+    "constant_time": (set_time(lambda a: np.ones(a.n_obs)), {}, ValueError, r"adata\.obs\['time'\] is constant"),
+    "trajectory_too_short": (short_lineage, {}, ValueError, r"Trajectory 'tiny' has 2 cells.*min_cells=3"),
+    "duplicated_genes": (duplicate_genes, {}, ValueError, r"Gene names \['g1'\] occur more than once"),
+    "empty_obsm_lineage": (empty_obsm_lineage, {"lineage_key": "fate"}, ValueError, r"Lineages \['ghost'\].*no cells"),
+    "absent_genes": (nothing, {"genes": ["g0", "Gata1"]}, KeyError, r"not found in adata\.var_names: \['Gata1'\]"),
+    "genes_as_string": (nothing, {"genes": "g0"}, TypeError, r"genes='g0' is a single string"),
+    "unknown_regularization": (nothing, {"regularization": "lasso"}, ValueError, r"regularization='lasso' is unknown"),
+    "negative_lam": (nothing, {"lam": -0.1}, ValueError, r"lam=-0\.1 must be a finite number >= 0"),
+    "nan_lam": (nothing, {"lam": float("nan")}, ValueError, r"lam=nan must be a finite number"),
+    "inf_lam": (nothing, {"lam": float("inf")}, ValueError, r"lam=inf must be a finite number"),
+    "bad_scale": (nothing, {"scale": "zscore"}, ValueError, r"scale='zscore' is not supported"),
+    "bad_trim": (nothing, {"trim": (-1, 0)}, ValueError, r"trim=\(-1, 0\) must be a pair"),
+    "bad_epochs": (nothing, {"epochs": 0}, ValueError, r"epochs=0 must be a positive integer"),
+    "unknown_model_argument": (nothing, {"hiden": (8,)}, TypeError, r"hiden"),
+    "key_added_with_slash": (nothing, {"key_added": "a/b"}, ValueError, r"key_added='a/b' must not contain '/'"),
+    "key_added_empty": (nothing, {"key_added": ""}, TypeError, r"key_added='' must be a non-empty string"),
+}
+
+
+@pytest.mark.parametrize("case", list(FIT_CASES))
+def test_fit_rejects_invalid_input_early_and_leaves_adata_unchanged(case: str, no_training: None) -> None:
+    mutate, arguments, error, match = FIT_CASES[case]
+    adata = make_adata()
+    mutate(adata)
+    before = snapshot(adata)
+    arguments = {"time_key": "time", "lineage_key": "lineage", **TINY, **arguments}
+    with pytest.raises(error, match=match):
+        sn.tl.fit(adata, **arguments)
+    assert_unchanged(adata, before)
+
+
+@pytest.mark.parametrize("case", ["nan_in_X", "missing_time_key", "trajectory_too_short", "empty_obsm_lineage",
+                                  "bad_scale", "absent_genes"])
+def test_pp_trajectories_rejects_the_same_input(case: str) -> None:
+    mutate, arguments, error, match = FIT_CASES[case]
+    adata = make_adata()
+    mutate(adata)
+    before = snapshot(adata)
+    with pytest.raises(error, match=match):
+        sn.pp.trajectories(adata, **{"time_key": "time", "lineage_key": "lineage", **arguments})
+    assert_unchanged(adata, before)
+
+
+def test_view_without_copy_is_refused(no_training: None) -> None:
+    adata = make_adata()
+    view = adata[:20]
+    before, parent = snapshot(view), snapshot(adata)
+    with pytest.raises(ValueError, match=r"adata is a view; pass copy=True"):
+        sn.tl.fit(view, time_key="time", lineage_key="lineage", **TINY)
+    assert view.is_view
+    assert_unchanged(view, before)
+    assert_unchanged(adata, parent)
+
+
+def test_backed_anndata_is_refused(tmp_path, no_training: None, fitted: ad.AnnData) -> None:
+    make_adata().write_h5ad(tmp_path / "plain.h5ad")
+    backed = ad.read_h5ad(tmp_path / "plain.h5ad", backed="r")
+    before = snapshot(backed)
+    with pytest.raises(ValueError, match=r"adata is backed.*to_memory"):
+        sn.tl.fit(backed, time_key="time", lineage_key="lineage", **TINY)
+    assert_unchanged(backed, before)
+    backed.file.close()
+
+    fitted.write_h5ad(tmp_path / "fitted.h5ad")
+    backed = ad.read_h5ad(tmp_path / "fitted.h5ad", backed="r")
+    with pytest.raises(ValueError, match=r"adata is backed"):
+        sn.tl.predict(backed)
+    backed.file.close()
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (30, 0)])
+def test_empty_anndata_is_refused(shape: tuple[int, int], no_training: None) -> None:
+    adata = make_adata()
+    empty = adata[: shape[0], : shape[1]].copy()
+    with pytest.raises(ValueError, match=rf"adata is empty \({shape[0]} cells x {shape[1]} genes\)"):
+        sn.tl.fit(empty, time_key="time", **TINY)
+
+
+def test_non_anndata_is_refused(no_training: None) -> None:
+    with pytest.raises(TypeError, match=r"adata must be an AnnData object, got ndarray"):
+        sn.tl.fit(np.zeros((10, 3)), time_key="time")
+
+
+# ---------------------------------------------------------------------------------------------- reading a fit
+NEVER_FITTED = {
+    "tl.model": lambda adata: sn.tl.model(adata, "other"),
+    "tl.edges": lambda adata: sn.tl.edges(adata, "other"),
+    "tl.score": lambda adata: sn.tl.score(adata, "other", reference=np.ones((4, 4))),
+    "tl.predict": lambda adata: sn.tl.predict(adata, "other"),
+    "pl.dependencies": lambda adata: sn.pl.dependencies(adata, key="other", show=False),
+    "pl.history": lambda adata: sn.pl.history(adata, key="other", show=False),
+    "pl.network": lambda adata: sn.pl.network(adata, key="other", show=False),
+}
+
+
+@pytest.mark.parametrize("function", list(NEVER_FITTED))
+def test_never_fitted_key_raises_a_key_error_naming_it(function: str, fitted: ad.AnnData) -> None:
+    before = snapshot(fitted)
+    with pytest.raises(KeyError, match=r"'other'.*sn\.tl\.fit\(adata.*key_added='other'\)"):
+        NEVER_FITTED[function](fitted)
+    assert_unchanged(fitted, before)
+
+
+def test_uns_entry_that_is_not_a_fit(fitted: ad.AnnData) -> None:
+    fitted.uns["other"] = {"colors": np.array(["red"])}
+    fitted.varp["other"] = np.zeros((4, 4))
+    before = snapshot(fitted)
+    with pytest.raises(KeyError, match=r"adata\.uns\['other'\] is not a sparsenode fit"):
+        sn.tl.edges(fitted, "other")
+    assert_unchanged(fitted, before)
+
+
+RESULT_CASES = {
+    # name: (call, exception, match)
+    "edges_n_top_zero": (lambda a: sn.tl.edges(a, n_top=0), ValueError, r"n_top=0 must be a positive integer"),
+    "edges_n_top_negative": (lambda a: sn.tl.edges(a, n_top=-2), ValueError, r"n_top=-2"),
+    "score_unknown_reference": (lambda a: sn.tl.score(a, reference="truth"), KeyError,
+                                r"reference 'truth' is not in adata\.varp"),
+    "score_reference_wrong_shape": (lambda a: sn.tl.score(a, reference=np.ones((2, 2))), ValueError,
+                                    r"reference array has shape \(2, 2\)"),
+    "score_reference_frame_columns": (lambda a: sn.tl.score(a, reference=pd.DataFrame({"from": ["g0"], "to": ["g1"]})),
+                                      KeyError, r"columns 'regulator' and 'target'.*'from', 'to'"),
+    "pl_trajectories_unknown_gene": (lambda a: sn.pl.trajectories(a, genes=["Gata1"], show=False), KeyError,
+                                     r"Gata1"),
+    "pl_dependencies_unknown_regulator": (lambda a: sn.pl.dependencies(a, regulators=["Gata1"], show=False),
+                                          KeyError, r"Gata1"),
+}
+
+
+@pytest.mark.parametrize("case", list(RESULT_CASES))
+def test_invalid_arguments_to_result_tools(case: str, fitted: ad.AnnData) -> None:
+    call, error, match = RESULT_CASES[case]
+    before = snapshot(fitted)
+    with pytest.raises(error, match=match):
+        call(fitted)
+    assert_unchanged(fitted, before)
+
+
+def test_model_on_an_anndata_without_the_fitted_genes(fitted: ad.AnnData) -> None:
+    fewer = fitted[:, :-1].copy()
+    before = snapshot(fewer)
+    with pytest.raises(KeyError, match=r"genes absent from this AnnData \(\['g3'\]\)"):
+        sn.tl.model(fewer)
+    with pytest.raises(KeyError, match=r"genes absent"):
+        sn.tl.predict(fewer)
+    assert_unchanged(fewer, before)
+
+    renamed = fitted.copy()
+    renamed.var_names = ["A", "B", "C", "D"]
+    with pytest.raises(KeyError, match=r"genes absent from this AnnData \(\['g0', 'g1', 'g2', 'g3'\]\)"):
+        sn.tl.model(renamed)
+    with pytest.raises(KeyError, match=r"genes absent"):
+        sn.tl.edges(renamed)
+
+
+# ---------------------------------------------------------------------------------------------- SparseNODE
+@pytest.fixture(scope="module")
+def estimator() -> sn.SparseNODE:
+    rng = np.random.default_rng(0)
+    return sn.SparseNODE(**TINY).fit(rng.random((2, 6, 3)), np.linspace(0, 1, 6))
+
+
+ESTIMATOR_CASES = {
+    "rank_4": (lambda: sn.SparseNODE(**TINY).fit(np.zeros((2, 3, 4, 5)), np.arange(4.0)), ValueError,
+               r"X must be \(n_traj, n_time, n_features\).*got \(2, 3, 4, 5\)"),
+    "rank_1": (lambda: sn.SparseNODE(**TINY).fit(np.zeros(5), np.arange(5.0)), ValueError, r"got \(5,\)"),
+    "time_length": (lambda: sn.SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(4.0)), ValueError,
+                    r"t has shape \(4,\) but X has 5 time points"),
+    "decreasing_time": (lambda: sn.SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(5.0)[::-1]), ValueError,
+                        r"t decreases"),
+    "inf_values": (lambda: sn.SparseNODE(**TINY).fit(np.full((2, 5, 3), np.inf), np.arange(5.0)), ValueError,
+                   r"contains inf"),
+    "negative_lam": (lambda: sn.SparseNODE("l1", -1.0), ValueError, r"lam=-1\.0 must be a finite number >= 0"),
+    "nan_lam": (lambda: sn.SparseNODE("l1", float("nan")), ValueError, r"lam=nan"),
+    "unknown_regularization": (lambda: sn.SparseNODE("ridge"), ValueError, r"regularization='ridge' is unknown"),
+    "predict_unfitted": (lambda: sn.SparseNODE(**TINY).predict(np.zeros((1, 3)), np.arange(3.0)), NotFittedError,
+                         r"not fitted yet"),
+}
+
+
+@pytest.mark.parametrize("case", list(ESTIMATOR_CASES))
+def test_estimator_rejects_invalid_input(case: str) -> None:
+    call, error, match = ESTIMATOR_CASES[case]
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_predict_with_the_wrong_number_of_features(estimator: sn.SparseNODE) -> None:
+    with pytest.raises(ValueError, match=r"got 4 features but the model was fitted on 3"):
+        estimator.predict(np.zeros((2, 4)), np.linspace(0, 1, 5))
+    with pytest.raises(ValueError, match=r"got 2 features but the model was fitted on 3"):
+        estimator.score(np.zeros((1, 5, 2)), np.linspace(0, 1, 5))
+
+
+def _rewrite_config(path, change: Callable[[dict], None]) -> None:
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    config = json.loads(str(arrays["__config__"]))
+    change(config)
+    arrays["__config__"] = np.array(json.dumps(config))
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def test_model_files_missing_corrupted_truncated_or_newer(estimator: sn.SparseNODE, tmp_path) -> None:
+    path = tmp_path / "model.npz"
+    with pytest.raises(FileNotFoundError, match=r"no model file at .*absent\.npz"):
+        sn.SparseNODE.load(tmp_path / "absent.npz")
+
+    estimator.save(path)
+    good = path.read_bytes()
+    x0, grid = np.full((1, 3), 0.5), np.linspace(0, 1, 4)
+    assert np.array_equal(sn.SparseNODE.load(path).predict(x0, grid), estimator.predict(x0, grid))
+
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ModelFormatError, match=r"model\.npz.*not a readable sparsenode model file"):
+        sn.SparseNODE.load(path)
+
+    path.write_bytes(b"this is not a model" * 50)
+    with pytest.raises(ModelFormatError, match=r"not a readable sparsenode model file"):
+        sn.SparseNODE.load(path)
+
+    corrupted = bytearray(good)
+    middle = len(corrupted) // 3
+    corrupted[middle : middle + 64] = b"\xff" * 64
+    path.write_bytes(bytes(corrupted))
+    with pytest.raises(ModelFormatError, match=r"model\.npz"):
+        sn.SparseNODE.load(path)
+
+    path.write_bytes(good)
+    _rewrite_config(path, lambda config: config.update(format_version=config["format_version"] + 1))
+    with pytest.raises(ModelFormatError, match=r"newer than this sparsenode reads.*upgrade"):
+        sn.SparseNODE.load(path)
+
+    path.write_bytes(good)
+    _rewrite_config(path, lambda config: config.pop("n_features_in"))
+    with pytest.raises(ModelFormatError, match=r"incomplete or inconsistent.*n_features_in"):
+        sn.SparseNODE.load(path)
+    assert issubclass(ModelFormatError, ValueError)
+
+
+def test_stored_model_of_a_newer_format_in_uns(fitted: ad.AnnData) -> None:
+    config = json.loads(fitted.uns["sparsenode"]["model"]["config"])
+    config["format_version"] += 1
+    fitted.uns["sparsenode"]["model"]["config"] = json.dumps(config)
+    with pytest.raises(ModelFormatError, match=r"stored model has model format version"):
+        sn.tl.model(fitted)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def test_cli_missing_input_file(tmp_path) -> None:
+    with pytest.raises(SystemExit, match=r"input file '.*missing\.h5ad' does not exist"):
+        main(["fit", str(tmp_path / "missing.h5ad"), "--time-key", "time", "--out", str(tmp_path / "o.h5ad")])
+
+
+def test_cli_invalid_input_exits_with_the_message(tmp_path) -> None:
+    adata = make_adata()
+    adata.X[0, 0] = np.nan
+    adata.write_h5ad(tmp_path / "nan.h5ad")
+    with pytest.raises(SystemExit, match=r"sparsenode fit: adata\.X has NaN or infinite values"):
+        main(["--quiet", "fit", str(tmp_path / "nan.h5ad"), "--time-key", "time", "--out", str(tmp_path / "o.h5ad")])
+    assert not (tmp_path / "o.h5ad").exists()
+
+
+# ---------------------------------------------------------------------------------------------- degenerate input
+def assert_fit_is_finite(adata: ad.AnnData) -> None:
+    for name in ("sparsenode", "sparsenode_jacobian"):
+        assert np.isfinite(adata.varp[name]).all(), name
+    results = adata.uns["sparsenode"]
+    assert np.isfinite(results["fitted"]["expression"]).all()
+    for name in ("train_mse", "val_mse", "feature_sparsity", "weight_sparsity"):
+        assert np.isfinite(results["metrics"][name]), name
+    sn.tl.predict(adata)
+    assert np.isfinite(adata.layers["sparsenode_predicted"]).all()
+
+
+def constant_in_lineage_a(adata: ad.AnnData) -> None:
+    adata.X[(adata.obs["lineage"] == "a").to_numpy(), 1] = 0.7
+
+
+def all_zero_gene(adata: ad.AnnData) -> None:
+    adata.X[:, 2] = 0.0
+
+
+def integer_counts(adata: ad.AnnData) -> None:
+    adata.X = np.random.default_rng(0).poisson(200 * adata.X).astype(np.int64)
+
+
+DEGENERATE_CASES = {
+    # name: (mutation, fit arguments, expected warning)
+    "gene_constant_within_a_trajectory": (constant_in_lineage_a, {"scale": "trajectory"},
+                                          r"constant within a trajectory.*'a: g1'"),
+    "all_zero_gene": (all_zero_gene, {}, r"constant over all trajectories.*'g2'"),
+    "integer_counts": (integer_counts, {}, r"adata\.X looks like raw counts"),
+}
+
+
+@pytest.mark.parametrize("case", list(DEGENERATE_CASES))
+def test_degenerate_input_warns_and_gives_finite_results(case: str, caplog: pytest.LogCaptureFixture) -> None:
+    mutate, arguments, warning = DEGENERATE_CASES[case]
+    adata = make_adata()
+    mutate(adata)
+    with caplog.at_level(logging.WARNING, logger="sparsenode"):
+        sn.tl.fit(adata, time_key="time", lineage_key="lineage", **TINY, **arguments)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert any(re.search(warning, message) for message in warnings), warnings
+    assert_fit_is_finite(adata)

@@ -1,0 +1,96 @@
+"""Tests of the ``sparsenode`` command line (:mod:`sparsenode.cli`)."""
+
+from __future__ import annotations
+
+import time
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparsenode.cli import main
+
+#: CPU seconds (all threads) the demo (default settings, krumsiek11) may use; CPU time, unlike wall time,
+#: barely grows when other processes compete for the cores (a guard against hangs, not a benchmark).
+DEMO_CPU_BUDGET_S = 300
+
+
+def tiny_h5ad(path) -> None:
+    rng = np.random.default_rng(0)
+    time_points = np.tile(np.linspace(0, 1, 12), 2)
+    adata = ad.AnnData(
+        X=(0.5 + 0.3 * np.sin(4 * time_points[:, None] + np.arange(3)) + 0.01 * rng.normal(size=(24, 3))).astype(
+            np.float32
+        ),
+        obs=pd.DataFrame(
+            {"pseudotime": time_points, "branch": pd.Categorical(np.repeat(["x", "y"], 12))},
+            index=[f"cell{i}" for i in range(24)],
+        ),
+        var=pd.DataFrame(index=["a", "b", "c"]),
+    )
+    adata.write_h5ad(path)
+
+
+def test_demo_writes_data_figures_and_scores(tmp_path, capsys) -> None:
+    start = time.process_time()
+    assert main(["--quiet", "demo", "--out", str(tmp_path)]) == 0
+    used = time.process_time() - start
+    assert used < DEMO_CPU_BUDGET_S, f"the demo used {used:.0f} CPU seconds"
+    written = {path.name for path in tmp_path.iterdir()}
+    assert {"krumsiek11.h5ad", "dependencies.png", "network.png", "trajectories.png", "history.png"} <= written
+    for name in ("dependencies.png", "network.png", "trajectories.png", "history.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    out = capsys.readouterr().out
+    assert "AUROC" in out
+    result = ad.read_h5ad(tmp_path / "krumsiek11.h5ad")
+    assert result.varp["sparsenode"].shape == (11, 11)
+    assert "sparsenode_predicted" in result.layers
+
+
+def test_fit_command_writes_the_fit(tmp_path, capsys) -> None:
+    source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    tiny_h5ad(source)
+    code = main(["--quiet", "fit", str(source), "--time-key", "pseudotime", "--lineage-key", "branch",
+                 "--out", str(target), "--epochs", "3", "--key-added", "net"])
+    assert code == 0
+    result = ad.read_h5ad(target)
+    assert result.varp["net"].shape == (3, 3) and result.varp["net"].dtype == np.float32
+    params = result.uns["net"]["params"]
+    assert params["epochs"] == 3 and params["time_key"] == "pseudotime"
+    assert list(params["trajectories"]) == ["x", "y"]
+    assert str(target) in capsys.readouterr().out
+    assert "net" not in ad.read_h5ad(source).uns  # the input file is untouched
+
+
+def test_fit_with_a_missing_input_file_exits_with_a_message(tmp_path) -> None:
+    missing = tmp_path / "nowhere.h5ad"
+    with pytest.raises(SystemExit, match="nowhere.h5ad") as error:
+        main(["fit", str(missing), "--time-key", "t", "--out", str(tmp_path / "out.h5ad")])
+    assert "does not exist" in str(error.value.code)
+    assert not (tmp_path / "out.h5ad").exists()
+
+
+def test_fit_without_time_key_is_an_argparse_error(tmp_path, capsys) -> None:
+    source = tmp_path / "in.h5ad"
+    tiny_h5ad(source)
+    with pytest.raises(SystemExit) as error:
+        main(["fit", str(source), "--out", str(tmp_path / "out.h5ad")])
+    assert error.value.code == 2
+    assert "--time-key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--time-key", "nope"], "time_key 'nope'"),
+        (["--time-key", "pseudotime", "--regularization", "bogus"], "regularization='bogus'"),
+        (["--time-key", "pseudotime", "--epochs", "0"], "epochs=0"),
+    ],
+)
+def test_fit_with_invalid_options_exits_with_a_message(tmp_path, extra: list[str], match: str) -> None:
+    source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    tiny_h5ad(source)
+    with pytest.raises(SystemExit, match=match):
+        main(["--quiet", "fit", str(source), "--out", str(target), *extra])
+    assert not target.exists()
