@@ -5,14 +5,14 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from . import io
-from .nn.regularizers import make_regularizer
+from .nn.regularizers import Regularizer, make_regularizer
 from .nn.solve import SolverOptions, TrajectoryBatch, masked_mse, predict_observations
 from .nn.train import DerivativeData, TrainingOptions, fit_trajectories, warm_start
 from .nn.vector_field import VectorField
@@ -20,6 +20,42 @@ from .nn.vector_field import VectorField
 logger = logging.getLogger(__name__)
 
 ArrayLike = np.ndarray | Sequence[np.ndarray]
+
+
+#: Trajectories with more distinct times than this are averaged into as many time bins before finite differences,
+#: so that derivative estimates of dense, noisy data (e.g. cells along a pseudotime) average the noise out.
+MAX_DIFFERENCE_POINTS = 50
+
+
+def time_bin_means(x: np.ndarray, times: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means of the values (NaN-aware) and times in ``n_bins`` equal-width time bins; empty bins dropped."""
+    edges = np.linspace(times[0], times[-1], n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    observed = np.isfinite(x)
+    sums = np.zeros((n_bins, x.shape[1]))
+    n_observed = np.zeros((n_bins, x.shape[1]))
+    np.add.at(sums, bins, np.where(observed, x, 0.0))
+    np.add.at(n_observed, bins, observed)
+    filled = counts > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums[filled] / n_observed[filled]
+    return means, np.bincount(bins, weights=times, minlength=n_bins)[filled] / counts[filled]
+
+
+def finite_differences(
+    values: Sequence[np.ndarray], times: Sequence[np.ndarray]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(x, dx/dt, t)`` (float64) of every trajectory with at least 2 distinct times, by :func:`numpy.gradient`
+    (second-order in the interior); of repeated times only the first observation is kept, and trajectories with
+    more than :data:`MAX_DIFFERENCE_POINTS` times are first averaged into that many time bins."""
+    for x, times_k in zip(values, times, strict=True):
+        keep = np.concatenate([[True], np.diff(times_k) > 0])
+        if keep.sum() >= 2:
+            x, times_k = x[keep].astype(np.float64), times_k[keep].astype(np.float64)
+            if len(times_k) > MAX_DIFFERENCE_POINTS:
+                x, times_k = time_bin_means(x, times_k, MAX_DIFFERENCE_POINTS)
+            yield x, np.gradient(x, times_k, axis=0), times_k
 
 
 class NotFittedError(RuntimeError):
@@ -31,6 +67,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def as_time_list(t: ArrayLike, n_trajectories: int) -> list[np.ndarray]:
+    """Times per trajectory: a shared ``(n_time,)`` array repeated, the rows of ``(n_traj, n_time)``, or a list."""
+    if isinstance(t, np.ndarray) or not isinstance(t, Sequence) or not t or np.isscalar(t[0]):
+        t = np.asarray(t, dtype=np.float64)
+        return [t] * n_trajectories if t.ndim <= 1 else list(t)
+    return [np.asarray(times_k, dtype=np.float64) for times_k in t]
 
 
 def as_trajectories(X: ArrayLike, t: ArrayLike, *, name: str = "X") -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -51,11 +95,7 @@ def as_trajectories(X: ArrayLike, t: ArrayLike, *, name: str = "X") -> tuple[lis
         values = [np.asarray(x, dtype=np.float64) for x in X]
     if not values:
         raise ValueError(f"{name} holds no trajectory")
-    if isinstance(t, np.ndarray) or not isinstance(t, Sequence) or np.isscalar(t[0]):
-        t = np.asarray(t, dtype=np.float64)
-        times = [t] * len(values) if t.ndim == 1 else list(t)
-    else:
-        times = [np.asarray(times_k, dtype=np.float64) for times_k in t]
+    times = as_time_list(t, len(values))
     if len(times) != len(values):
         raise ValueError(f"{name} has {len(values)} trajectories but t has {len(times)}")
     n_features = values[0].shape[-1] if values[0].ndim == 2 else None
@@ -84,7 +124,10 @@ class SparseNODE:
         ``"none"``; weight sparsity: ``"l1"``, ``"l0"``; feature sparsity: ``"cnode"``, ``"group_lasso"``,
         ``"lassonet"``, ``"pathreg"`` (Aliee et al. 2022). See :mod:`sparsenode.nn.regularizers`.
     lam
-        Regularization strength ``lambda`` (>= 0).
+        Regularization strength ``lambda`` (>= 0); ``None`` uses the regularizer's default
+        (:attr:`Regularizer.default_lam <sparsenode.nn.Regularizer.default_lam>`: 0.01 for ``"l1"``, 0.1 for
+        the others). Penalties act on the field in internal units (see Notes), so ``lam`` does not depend on
+        the units of time or features.
     hidden
         Hidden layer widths of the MLP vector field.
     order
@@ -92,28 +135,42 @@ class SparseNODE:
     activation
         Activation after every hidden layer (``"elu"``, ``"tanh"``, ``"relu"``, ``"softplus"``, ``"silu"``).
     regularization_options
-        Extra options of the regularizer, e.g. ``{"gates": "weight"}`` for PathReg with one gate per weight or
-        ``{"hierarchy": 10.0}`` for LassoNet.
+        Extra options of the regularizer, e.g. ``{"gates": "unit", "normalize": False, "sample_gates": True}``
+        for the released PathReg penalty or ``{"hierarchy": 10.0}`` for LassoNet.
     solver
         ``torchdiffeq`` method: fixed-step ``"rk4"`` (default, fast), ``"euler"``, ``"midpoint"``, or adaptive
         ``"dopri5"`` etc.
     step_size
-        Step of fixed-step solvers in internal time units (the longest trajectory spans 1). ``None`` chooses
-        the median spacing of the observed times, clipped to ``[1/200, 1/20]``.
+        Step of fixed-step solvers in the units of ``t``. ``None`` chooses the median spacing of the observed
+        times, clipped to 1/50 to 1/10 of the longest trajectory's duration (50 RK4 steps at most, enough for
+        smooth dynamics; give a smaller step for fast oscillations).
     rtol, atol, max_steps
         Tolerances and step budget of adaptive solvers.
-    epochs, learning_rate, batch_size, patience, warm_start_epochs
-        Optimisation (see :class:`~sparsenode.nn.train.TrainingOptions`).
+    epochs, learning_rate, batch_size, patience
+        Trajectory fitting (see :class:`~sparsenode.nn.train.TrainingOptions`).
+    warm_start_epochs
+        Full-batch steps, before trajectory fitting, that fit ``f`` with its penalty to finite-difference
+        derivatives of the observations (no ODE solve, so each costs a small share of an epoch). On sparse
+        linear and nonlinear test systems they recover most of the structure; 0 skips them.
     validation_fraction
         Share of the observed points of the training trajectories held out at random for validation and
         early stopping when :meth:`fit` gets no ``validation`` trajectories.
     initial_points
         The initial state is the mean of each trajectory's first ``initial_points`` observations (order 2: a
         line fitted through the first ``max(2, initial_points)`` gives position and velocity).
+    time_unit
+        Input time per internal time unit: ``"rate"`` (default) the inverse RMS rate of change of the standardised
+        features (from finite differences), so that ``lam`` means the same for slow and fast dynamics;
+        ``"duration"`` the longest trajectory's duration (robust for dense, noisy observations such as cells
+        along a pseudotime, whose finite differences overstate the rate); or a positive number.
+    resample_gates
+        ``"solve"`` (fast): gate noise is drawn once per solve; ``"evaluation"``: redrawn at every evaluation of
+        the field, as the released PathReg code does (for comparisons).
     standardize
         Internally centre and scale every feature to unit variance (undone in every output).
     seed
-        Seed of weight initialisation, gate noise and data splits; the same seed gives identical results on CPU.
+        Seed of weight initialisation, gate sampling and data splits; the same seed gives identical results on
+        CPU.
     device
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
     progress
@@ -125,17 +182,25 @@ class SparseNODE:
         Per-epoch arrays ``epoch``, ``loss``, ``mse``, ``penalty``, ``val_mse`` (internal, standardised units).
     n_features_in_
         Number of features ``d``.
+    time_scale_
+        Input time units per internal time unit.
+    feature_mean_, feature_std_
+        Centre and scale of every feature (0 and 1 without ``standardize``).
 
     Notes
     -----
-    Time is shifted so every trajectory starts at 0 (the field is autonomous) and divided by the longest
-    duration; features are standardised. Predictions, Jacobians and scores are returned in the input's units.
+    Features are standardised and time is shifted so every trajectory starts at 0 (the field is autonomous)
+    and divided by ``time_scale_``: the inverse root-mean-square rate of change of the standardised features
+    (by finite differences), but at most the longest duration. The field's outputs are then of order 1
+    whatever the units and the speed of the dynamics, which keeps the default ``lam`` meaningful; dividing by
+    the duration alone made the field, and so the penalty, grow with the number of oscillations observed.
+    Predictions, Jacobians and scores are returned in the input's units.
     """
 
     def __init__(
         self,
         regularization: str = "pathreg",
-        lam: float = 1e-2,
+        lam: float | None = None,
         *,
         hidden: Sequence[int] = (100, 100),
         order: int = 1,
@@ -146,13 +211,15 @@ class SparseNODE:
         rtol: float = 1e-3,
         atol: float = 1e-4,
         max_steps: int = 10_000,
-        epochs: int = 300,
+        epochs: int = 200,
         learning_rate: float = 1e-2,
         batch_size: int | None = None,
         patience: int | None = 50,
-        warm_start_epochs: int = 0,
+        warm_start_epochs: int = 500,
         validation_fraction: float = 0.0,
         initial_points: int = 1,
+        resample_gates: str = "solve",
+        time_unit: float | str = "rate",
         standardize: bool = True,
         seed: int = 0,
         device: str = "auto",
@@ -165,6 +232,7 @@ class SparseNODE:
         self.epochs, self.learning_rate, self.batch_size = epochs, learning_rate, batch_size
         self.patience, self.warm_start_epochs = patience, warm_start_epochs
         self.validation_fraction, self.initial_points = validation_fraction, initial_points
+        self.resample_gates, self.time_unit = resample_gates, time_unit
         self.standardize, self.seed, self.device, self.progress = standardize, seed, device, progress
         self._validate_params()
 
@@ -186,6 +254,12 @@ class SparseNODE:
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
+        if not isinstance(self.warm_start_epochs, int | np.integer) or self.warm_start_epochs < 0:
+            raise ValueError(f"warm_start_epochs={self.warm_start_epochs!r} must be an integer >= 0")
+        if self.time_unit not in ("rate", "duration") and not (
+            isinstance(self.time_unit, int | float) and np.isfinite(self.time_unit) and self.time_unit > 0
+        ):
+            raise ValueError(f"time_unit={self.time_unit!r} must be 'rate', 'duration' or a positive number")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -193,9 +267,13 @@ class SparseNODE:
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size!r} must be None or >= 1")
         SolverOptions(self.solver, self.step_size or 0.02, self.rtol, self.atol, self.max_steps)
-        VectorField(1, hidden=self.hidden, order=self.order, activation=self.activation,
-                    **regularizer.field_options())
+        self._new_field(1, regularizer)
         resolve_device(self.device)
+
+    def _new_field(self, n_features: int, regularizer: Regularizer) -> VectorField:
+        """A freshly initialised vector field with this estimator's architecture and the regularizer's gates."""
+        return VectorField(n_features, hidden=self.hidden, order=self.order, activation=self.activation,
+                           resample_gates=self.resample_gates, **regularizer.field_options())
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -240,12 +318,12 @@ class SparseNODE:
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
-            self.field_ = VectorField(
-                self.n_features_in_, hidden=self.hidden, order=self.order, activation=self.activation,
-                **self.regularizer_.field_options(),
-            ).to(device)
-            if self.warm_start_epochs:
-                warm_start(self.field_, self.regularizer_, self._derivative_data(scaled, shifted, device), options)
+            self.field_ = self._new_field(self.n_features_in_, self.regularizer_).to(device)
+            derivatives = self._derivative_data(scaled, shifted, device) if self.warm_start_epochs else None
+            if derivatives is not None:
+                warm_start(self.field_, self.regularizer_, derivatives, options)
+            elif self.warm_start_epochs:
+                logger.warning("no trajectory has 2 distinct time points without missing values; no warm start")
             self.history_ = fit_trajectories(
                 self.field_, self.regularizer_, train, self.solver_, options, validation=validation_batch,
                 generator=rng,
@@ -260,8 +338,8 @@ class SparseNODE:
         empty = np.flatnonzero(np.all(np.isnan(stacked), axis=0))
         if empty.size:
             raise ValueError(f"features {empty[:10].tolist()} have no observed (non-NaN) value")
-        self.time_scale_ = float(max(times_k[-1] - times_k[0] for times_k in times))
-        if self.time_scale_ <= 0:
+        duration = float(max(times_k[-1] - times_k[0] for times_k in times))
+        if duration <= 0:
             raise ValueError("every trajectory has constant time; t must increase within a trajectory")
         if self.standardize:
             self.feature_mean_ = np.nanmean(stacked, axis=0)
@@ -273,6 +351,21 @@ class SparseNODE:
         else:
             self.feature_mean_ = np.zeros(self.n_features_in_)
             self.feature_std_ = np.ones(self.n_features_in_)
+        if self.time_unit == "rate":
+            self.time_scale_ = self._time_unit([self._scale_values(x) for x in values], times, duration)
+        else:
+            self.time_scale_ = duration if self.time_unit == "duration" else float(self.time_unit)
+
+    @staticmethod
+    def _time_unit(scaled: list[np.ndarray], times: list[np.ndarray], duration: float) -> float:
+        """Input time per internal time unit: the inverse root-mean-square rate of change of the scaled
+        features, so the field's outputs are of order 1 and ``lam`` means the same for slow and fast
+        dynamics; at most the longest ``duration`` (data that change little keep the longest trajectory at 1).
+        """
+        rates = [rate[np.isfinite(rate)] for _, rate, _ in finite_differences(scaled, times)]
+        squares = np.concatenate(rates) ** 2 if rates else np.zeros(0)
+        rms = float(np.sqrt(squares.mean())) if squares.size else 0.0
+        return duration if rms * duration <= 1.0 else 1.0 / rms
 
     def _scale_values(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.feature_mean_) / self.feature_std_).astype(np.float32)
@@ -281,17 +374,22 @@ class SparseNODE:
         return ((times - times[0]) / self.time_scale_).astype(np.float32)
 
     def _solver_options(self, shifted: list[np.ndarray]) -> SolverOptions:
-        step_size = self.step_size
-        if step_size is None:
+        if self.step_size is not None:
+            step_size = self.step_size / self.time_scale_
+        else:
+            span = max(float(times[-1]) for times in shifted)
             spacing = np.concatenate([np.diff(times) for times in shifted])
             spacing = spacing[spacing > 0]
-            step_size = float(np.clip(np.median(spacing) if spacing.size else 0.05, 1 / 200, 1 / 20))
+            step_size = float(np.clip(np.median(spacing) if spacing.size else span / 20, span / 50, span / 10))
         return SolverOptions(self.solver, step_size, self.rtol, self.atol, self.max_steps)
 
     def _initial_states(self, scaled: list[np.ndarray], shifted: list[np.ndarray]) -> np.ndarray:
         """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations."""
         if self.order == 1:
-            states = np.stack([np.nanmean(x[: self.initial_points], axis=0) for x in scaled])
+            first = np.stack([self._first_rows(x) for x in scaled])
+            observed = np.isfinite(first)
+            with np.errstate(invalid="ignore"):
+                states = np.where(observed, first, 0.0).sum(axis=1) / observed.sum(axis=1)
         else:
             states = np.stack([self._position_and_velocity(x, times) for x, times in zip(scaled, shifted, strict=True)])
         if not np.all(np.isfinite(states)):
@@ -300,6 +398,13 @@ class SparseNODE:
                 f"{self.initial_points} observation(s); increase initial_points or fill the gap"
             )
         return states.astype(np.float32)
+
+    def _first_rows(self, x: np.ndarray) -> np.ndarray:
+        """The first ``initial_points`` rows of ``x`` (NaN-padded when the trajectory is shorter)."""
+        rows = np.full((self.initial_points, x.shape[1]), np.nan)
+        n = min(len(x), self.initial_points)
+        rows[:n] = x[:n]
+        return rows
 
     def _position_and_velocity(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Least-squares line through the first ``max(2, initial_points)`` points: value and slope at t=0."""
@@ -325,15 +430,13 @@ class SparseNODE:
 
     def _derivative_data(
         self, scaled: list[np.ndarray], shifted: list[np.ndarray], device: torch.device
-    ) -> DerivativeData:
-        """Finite-difference derivatives of every trajectory (rows with a missing value dropped)."""
+    ) -> DerivativeData | None:
+        """Finite-difference derivatives of every trajectory for the warm start (``None`` when there are none).
+
+        Rows whose network input has a missing value are dropped; missing derivatives are masked.
+        """
         states, targets = [], []
-        for x, times in zip(scaled, shifted, strict=True):
-            keep = np.concatenate([[True], np.diff(times) > 0])
-            x, times = x[keep], times[keep].astype(np.float64)
-            if len(times) < 3:
-                continue
-            velocity = np.gradient(x, times, axis=0)
+        for x, velocity, times in finite_differences(scaled, shifted):
             if self.order == 1:
                 states.append(x)
                 targets.append(velocity)
@@ -341,11 +444,18 @@ class SparseNODE:
                 states.append(np.concatenate([x, velocity], axis=1))
                 targets.append(np.gradient(velocity, times, axis=0))
         if not states:
-            raise ValueError("warm_start_epochs needs trajectories with at least 3 distinct time points")
+            return None
         state, target = np.concatenate(states), np.concatenate(targets)
-        finite = np.all(np.isfinite(state), axis=1) & np.all(np.isfinite(target), axis=1)
-        as_tensor = lambda a: torch.as_tensor(a[finite], dtype=torch.float32, device=device)  # noqa: E731
-        return DerivativeData(as_tensor(state), as_tensor(target))
+        rows = np.all(np.isfinite(state), axis=1)
+        if not rows.any():
+            return None
+        state, target = state[rows], target[rows]
+        known = np.isfinite(target)
+        return DerivativeData(
+            torch.as_tensor(state, dtype=torch.float32, device=device),
+            torch.as_tensor(np.where(known, target, 0.0), dtype=torch.float32, device=device),
+            torch.as_tensor(known, device=device),
+        )
 
     # ------------------------------------------------------------------ using a fitted model
     def _check_fitted(self) -> None:
@@ -384,7 +494,7 @@ class SparseNODE:
         if x0.ndim not in (2, 3):
             raise ValueError(f"x0 must be (n_traj, d), (d,) or (n_traj, k, d); got shape {x0.shape}")
         self._check_features(x0.shape[-1])
-        times = [np.asarray(t, dtype=np.float64)] * len(x0) if np.ndim(t) == 1 else [np.asarray(tk) for tk in t]
+        times = as_time_list(t, len(x0))
         if len(times) != len(x0):
             raise ValueError(f"x0 has {len(x0)} trajectories but t has {len(times)}")
         for k, times_k in enumerate(times):
@@ -478,6 +588,7 @@ class SparseNODE:
         """The fitted model as a JSON-able config and a dict of plain arrays (what :meth:`save` writes)."""
         self._check_fitted()
         config = {
+            "format_version": io.FORMAT_VERSION,
             "params": self.get_params(),
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
@@ -502,8 +613,7 @@ class SparseNODE:
             model.solver_ = SolverOptions(model.solver, float(config["step_size"]), model.rtol, model.atol,
                                           model.max_steps)
             model.regularizer_ = make_regularizer(model.regularization, model.lam, **model.regularization_options)
-            model.field_ = VectorField(model.n_features_in_, hidden=model.hidden, order=model.order,
-                                       activation=model.activation, **model.regularizer_.field_options())
+            model.field_ = model._new_field(model.n_features_in_, model.regularizer_)
             state = {k.removeprefix("weights."): torch.as_tensor(v) for k, v in arrays.items() if k.startswith("weights.")}
             model.field_.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as error:

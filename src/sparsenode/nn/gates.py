@@ -20,12 +20,15 @@ class HardConcreteGate(nn.Module):
     shape
         Shape of the gate tensor: ``(in_features,)`` for one gate per input unit, ``(out, in)`` for one per weight.
     initial_open
-        Initial probability that a gate is open; sets ``log_alpha`` so that the deterministic gate starts near 1.
+        Initial probability that a gate is non-zero (:meth:`open_probability`), in ``(0, 1)``. Values near 1
+        start with gates that are almost always fully open, so the sampling noise of training starts small.
     """
 
-    def __init__(self, shape: tuple[int, ...], *, initial_open: float = 0.9) -> None:
+    def __init__(self, shape: tuple[int, ...], *, initial_open: float = 0.99) -> None:
         super().__init__()
-        init = math.log(initial_open) - math.log(1.0 - initial_open)
+        if not 0.0 < initial_open < 1.0:
+            raise ValueError(f"initial_open={initial_open!r} must be in (0, 1)")
+        init = math.log(initial_open) - math.log1p(-initial_open) + BETA * math.log(-GAMMA / ZETA)
         self.log_alpha = nn.Parameter(torch.full(shape, init) + 0.01 * torch.randn(shape))
 
     def sample(self) -> torch.Tensor:

@@ -23,9 +23,13 @@ class GatedLinear(nn.Module):
     gates
         ``"none"``: a plain linear layer; ``"unit"``: one gate per input unit, broadcast over the weight's
         columns (the released PathReg ``L0Dense``); ``"weight"``: one gate per weight.
+    initial_open
+        Initial open probability of the gates (see :class:`~sparsenode.nn.gates.HardConcreteGate`).
     """
 
-    def __init__(self, in_features: int, out_features: int, *, gates: GateMode = "none") -> None:
+    def __init__(
+        self, in_features: int, out_features: int, *, gates: GateMode = "none", initial_open: float = 0.99
+    ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features)
@@ -35,7 +39,8 @@ class GatedLinear(nn.Module):
         if gates not in shapes:
             raise ValueError(f"gates={gates!r} is not one of {sorted(shapes)}")
         self.gate_mode = gates
-        self.gate = HardConcreteGate(shapes[gates]) if shapes[gates] is not None else None
+        shape = shapes[gates]
+        self.gate = HardConcreteGate(shape, initial_open=initial_open) if shape is not None else None
 
     def gate_matrix(self, gates: torch.Tensor) -> torch.Tensor:
         """Broadcast gate values to the weight's shape ``(out_features, in_features)``."""

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from torchdiffeq import odeint
 
+from .fixed_grid import METHODS as FIXED_STEP_METHODS
+from .fixed_grid import solve_on_grid
 from .vector_field import VectorField
 
-FIXED_STEP_METHODS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 
 
@@ -23,10 +24,10 @@ class SolverOptions:
     Parameters
     ----------
     method
-        A ``torchdiffeq`` method: fixed-step (``"rk4"``, ``"euler"``, ``"midpoint"``, ...) or adaptive
-        (``"dopri5"``, ...).
+        Fixed-step ``"rk4"``, ``"midpoint"`` or ``"euler"`` (integrated by :mod:`sparsenode.nn.fixed_grid`), or
+        an adaptive ``torchdiffeq`` method (``"dopri5"``, ...).
     step_size
-        Step of fixed-step methods, in the model's internal time units (longest trajectory = 1).
+        Step of fixed-step methods, in the model's internal time units (see ``SparseNODE.time_scale_``).
     rtol, atol
         Tolerances of adaptive methods.
     max_steps
@@ -46,9 +47,7 @@ class SolverOptions:
             raise ValueError(f"step_size={self.step_size!r} must be > 0")
 
     def odeint_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`torchdiffeq.odeint`."""
-        if self.method in FIXED_STEP_METHODS:
-            return {"method": self.method, "options": {"step_size": self.step_size}}
+        """Keyword arguments for :func:`torchdiffeq.odeint` (adaptive methods)."""
         return {
             "method": self.method,
             "rtol": self.rtol,
@@ -142,6 +141,8 @@ def integrate(field: VectorField, initial: torch.Tensor, grid: torch.Tensor, sol
     """
     if len(grid) == 1:
         return initial.unsqueeze(0)
+    if solver.method in FIXED_STEP_METHODS:
+        return solve_on_grid(field, initial, grid, step_size=solver.step_size, method=solver.method)
     return odeint(field, initial, grid, **solver.odeint_kwargs())
 
 

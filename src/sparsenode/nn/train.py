@@ -43,22 +43,29 @@ class TrainingOptions:
         Full-batch steps matching ``f(x)`` to finite-difference derivatives before trajectory fitting.
     progress
         Show a progress bar.
+    warmup_steps
+        Trajectory fitting raises the learning rate linearly from ``learning_rate / warmup_steps`` to
+        ``learning_rate`` over its first ``warmup_steps`` optimiser steps: a fresh Adam's first steps move every
+        parameter by about ``learning_rate``, which can undo the warm start (e.g. collapse an oscillation).
     """
 
-    epochs: int = 300
+    epochs: int = 200
     learning_rate: float = 1e-2
     batch_size: int | None = None
     patience: int | None = 50
-    warm_start_epochs: int = 0
+    warm_start_epochs: int = 500
     progress: bool = True
+    warmup_steps: int = 10
 
 
 @dataclass
 class DerivativeData:
-    """Network inputs and the finite-difference derivatives they should produce (for the warm start)."""
+    """Network inputs, the finite-difference derivatives they should produce (for the warm start), and where
+    those derivatives are known (``mask``, same shape)."""
 
     states: torch.Tensor
     derivatives: torch.Tensor
+    mask: torch.Tensor
 
 
 def _checked_step(
@@ -69,7 +76,7 @@ def _checked_step(
     compute_mse: Callable[[], torch.Tensor],
 ) -> tuple[float, float]:
     """One optimiser step on ``mse + penalty``; raises :class:`FitError` on a non-finite loss."""
-    field.prepare(sample=True)
+    field.prepare(sample=regularizer.sample_gates)
     mse = compute_mse()
     penalty = regularizer.penalty(field)
     loss = mse + penalty
@@ -97,7 +104,7 @@ def warm_start(
             regularizer,
             optimizer,
             options.learning_rate,
-            lambda: torch.mean((field.network(data.states) - data.derivatives) ** 2),
+            lambda: masked_mse(field.network(data.states), data.derivatives, data.mask),
         )
         steps.set_postfix(mse=f"{mse:.4g}", refresh=False)
 
@@ -136,17 +143,22 @@ def fit_trajectories(
     best_score, best_state, since_best = math.inf, copy.deepcopy(field.state_dict()), 0
     batch_size = options.batch_size or len(train)
     epochs = tqdm(range(options.epochs), desc="fitting", disable=not options.progress)
+    step = 0
     try:
         for epoch in epochs:
             order = generator.permutation(len(train)) if batch_size < len(train) else np.arange(len(train))
             mse_sum = penalty_sum = 0.0
             for start in range(0, len(train), batch_size):
                 batch = train.subset(order[start : start + batch_size]) if batch_size < len(train) else train
+                step += 1
+                learning_rate = options.learning_rate * min(1.0, step / max(1, options.warmup_steps))
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate
                 mse, penalty = _checked_step(
                     field,
                     regularizer,
                     optimizer,
-                    options.learning_rate,
+                    learning_rate,
                     lambda batch=batch: masked_mse(
                         predict_observations(field, batch, solver), batch.observed, batch.mask
                     ),

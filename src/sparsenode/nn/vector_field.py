@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
+from typing import Literal
 
 import torch
 from torch import nn
@@ -37,6 +39,11 @@ class VectorField(nn.Module):
         Add a linear skip connection ``theta x`` from the network input to the output (LassoNet).
     activation
         Name of the activation applied after every hidden layer.
+    initial_open
+        Initial open probability of the gates (see :class:`~sparsenode.nn.gates.HardConcreteGate`).
+    resample_gates
+        ``"solve"``: sampled gates are drawn once per solve by :meth:`prepare`; ``"evaluation"``: redrawn at every
+        evaluation of the field while sampling (the released PathReg scheme; slower, for comparisons).
     """
 
     def __init__(
@@ -48,17 +55,24 @@ class VectorField(nn.Module):
         gates: GateMode = "none",
         skip: bool = False,
         activation: str = "elu",
+        initial_open: float = 0.99,
+        resample_gates: Literal["solve", "evaluation"] = "solve",
     ) -> None:
         super().__init__()
         if order not in (1, 2):
             raise ValueError(f"order={order!r}: only first- (1) and second-order (2) dynamics are supported")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation={activation!r} is not one of {sorted(ACTIVATIONS)}")
+        if resample_gates not in ("solve", "evaluation"):
+            raise ValueError(f"resample_gates={resample_gates!r} must be 'solve' or 'evaluation'")
         self.n_features, self.order = n_features, order
+        self.resample_every_evaluation = resample_gates == "evaluation"
+        self._sampling = False
         self.n_inputs = order * n_features
         sizes = [self.n_inputs, *hidden, n_features]
         self.layers = nn.ModuleList(
-            GatedLinear(n_in, n_out, gates=gates) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+            GatedLinear(n_in, n_out, gates=gates, initial_open=initial_open)
+            for n_in, n_out in pairwise(sizes)
         )
         self.skip = nn.Linear(self.n_inputs, n_features, bias=False) if skip else None
         if self.skip is not None:
@@ -66,12 +80,15 @@ class VectorField(nn.Module):
         self.activation = ACTIVATIONS[activation]
         self._weights: list[torch.Tensor] = []
         self._gates: list[torch.Tensor | None] = []
+        self._biases: list[torch.Tensor] = []
 
     def prepare(self, *, sample: bool) -> None:
-        """Compute the gated weights for the next solve (sampled gates in training, deterministic otherwise)."""
+        """Compute the gated weights for the next solve, with sampled or deterministic gates."""
+        self._sampling = sample
         pairs = [layer.gated_weight(sample) for layer in self.layers]
         self._weights = [weight for weight, _ in pairs]
         self._gates = [gates for _, gates in pairs]
+        self._biases = [layer.bias for layer in self.layers]
 
     @property
     def current_weights(self) -> list[torch.Tensor]:
@@ -88,17 +105,19 @@ class VectorField(nn.Module):
 
     def network(self, state: torch.Tensor) -> torch.Tensor:
         """The MLP (plus skip connection) on a batch of network inputs ``(..., n_inputs)``."""
-        weights = self.current_weights
+        weights, biases = self.current_weights, self._biases
         hidden = state
-        for layer, weight in zip(self.layers[:-1], weights[:-1], strict=True):
-            hidden = self.activation(F.linear(hidden, weight, layer.bias))
-        out = F.linear(hidden, weights[-1], self.layers[-1].bias)
+        for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
+            hidden = self.activation(F.linear(hidden, weight, bias))
+        out = F.linear(hidden, weights[-1], biases[-1])
         if self.skip is not None:
             out = out + self.skip(state)
         return out
 
-    def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:  # noqa: ARG002 - autonomous
+    def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Time derivative of the ODE state (the signature ``torchdiffeq`` expects)."""
+        if self.resample_every_evaluation and self._sampling:
+            self.prepare(sample=True)
         if self.order == 1:
             return self.network(state)
         velocity = state[..., self.n_features :]

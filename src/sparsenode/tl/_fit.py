@@ -14,6 +14,7 @@ from .._uns import from_h5ad_value, to_h5ad_value
 from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
 from ..pp import Trajectories, trajectories
+from ._parallel import FitTask, check_n_jobs, run_tasks
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 N_CURVE_POINTS = 50
 #: Arguments of :func:`sparsenode.pp.trajectories` recorded in ``params`` and reused by the other ``tl`` tools.
 TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim")
+#: A dependency is an edge if it exceeds this share of the model's largest one (as in ``metrics.feature_sparsity``).
+EDGE_THRESHOLD = 0.01
 
 
 def check_writable(adata: AnnData, *, copy: bool) -> None:
@@ -72,13 +75,135 @@ def embed(matrix: np.ndarray, positions: np.ndarray, n_vars: int) -> np.ndarray:
     return full
 
 
+def check_key(key_added: Any) -> Keys:
+    """The slot names for ``key_added`` (a non-empty string without ``'/'``)."""
+    if not isinstance(key_added, str) or not key_added:
+        raise TypeError(f"key_added={key_added!r} must be a non-empty string")
+    if "/" in key_added:
+        raise ValueError(f"key_added={key_added!r} must not contain '/' (.h5ad files cannot store such keys)")
+    return Keys(key_added)
+
+
+def model_params(
+    regularization: str,
+    *,
+    lam: float | None,
+    validation_fraction: float,
+    initial_points: int,
+    seed: int,
+    model_kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """Validated :class:`~sparsenode.SparseNODE` arguments (invalid ones raise here, before any fit).
+
+    Cells along a pseudotime are dense and noisy: their finite differences overstate the rate of change, so
+    unless ``model_kwargs`` say otherwise the internal time unit is the trajectory duration
+    (``time_unit="duration"``) and there is no derivative-matching warm start (``warm_start_epochs=0``; on the
+    hematopoiesis data it made held-out predictions diverge).
+    """
+    lam_kwargs = {} if lam is None else {"lam": lam}
+    model_kwargs = {"time_unit": "duration", "warm_start_epochs": 0, **model_kwargs}
+    return SparseNODE(regularization, validation_fraction=validation_fraction, initial_points=initial_points,
+                      seed=seed, **lam_kwargs, **model_kwargs).get_params()
+
+
+def fit_metrics(model: SparseNODE, X: list[np.ndarray], t: list[np.ndarray]) -> dict[str, float]:
+    """``uns[key]["metrics"]`` of a fitted model; ``X``, ``t``: the trajectories it was trained on."""
+    val_mse = model.history_["val_mse"]
+    return {
+        "train_mse": model.score(X, t),
+        "val_mse": float(np.nanmin(val_mse)) if np.isfinite(val_mse).any() else float("nan"),
+        "feature_sparsity": feature_sparsity(model.dependencies()),
+        "weight_sparsity": weight_sparsity([w.detach().cpu().numpy() for w in _effective_weights(model)]),
+        "epochs_run": len(model.history_["epoch"]),
+    }
+
+
+def recorded_params(
+    trajs: Trajectories, regularization: str, model: SparseNODE, model_kwargs: dict[str, Any], **arguments: Any
+) -> dict[str, Any]:
+    """``uns[key]["params"]``: trajectory and model arguments, the tool's own ``arguments``, provenance."""
+    return {
+        **{name: to_h5ad_value(trajs.params[name]) for name in TRAJECTORY_ARGS if name != "genes"},
+        "regularization": regularization,
+        **{name: to_h5ad_value(value) for name, value in model.get_params().items()},
+        "model_kwargs": json.dumps(model_kwargs),
+        **{name: to_h5ad_value(value) for name, value in arguments.items()},
+        "orientation": ORIENTATION,
+        "genes": np.asarray(trajs.genes),
+        "trajectories": np.asarray(trajs.names),
+        "version": _package_version(),
+    }
+
+
+def result_slots(
+    adata: AnnData,
+    keys: Keys,
+    model: SparseNODE,
+    trajs: Trajectories,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The ``varp`` matrices and the ``uns[key]`` entry of a fitted model (computed, not yet written)."""
+    positions = adata.var_names.get_indexer(trajs.genes)
+    config, weights = model.get_state()
+    varp = {
+        keys.dependencies: embed(model.dependencies(), positions, adata.n_vars),
+        keys.jacobian: embed(model.jacobian(np.concatenate(trajs.expression)), positions, adata.n_vars),
+    }
+    uns = {
+        "params": params,
+        "metrics": metrics,
+        "history": dict(model.history_),
+        "fitted": fitted_curves(model, trajs),
+        "model": {"config": json.dumps(config), "weights": weights},
+    }
+    return varp, uns
+
+
 def write_results(adata: AnnData, keys: Keys, varp: dict[str, np.ndarray], uns: dict[str, Any]) -> None:
-    """Write all slots at once (after all computation succeeded) and log each key, scanpy style."""
+    """Write all slots at once (after all computation succeeded) and log each key, scanpy style.
+
+    A stability matrix left by an earlier fit under the same key is removed when this one has none.
+    """
+    if keys.stability not in varp and keys.stability in adata.varp:
+        del adata.varp[keys.stability]
     for name, matrix in varp.items():
         adata.varp[name] = matrix
     adata.uns[keys.uns] = uns
     added = [f"'{name}', dependencies (varp)" for name in varp] + [f"'{keys.uns}', fit results (uns)"]
     logger.info("    finished: added\n    %s", "\n    ".join(added))
+
+
+def bootstrap_tasks(
+    params: dict[str, Any], X: list[np.ndarray], t: list[np.ndarray], *, n_models: int, seed: int
+) -> list[FitTask]:
+    """One fit per bootstrap resample of the points of every trajectory (see :func:`fit`, ``n_models``)."""
+    tasks = []
+    for replicate in np.random.SeedSequence(seed).spawn(n_models):
+        resample_seed, model_seed = replicate.spawn(2)
+        rng = np.random.default_rng(resample_seed)
+        picks = [np.sort(rng.integers(0, len(times), size=len(times))) for times in t]
+        tasks.append(FitTask(
+            params={**params, "seed": int(model_seed.generate_state(1)[0])},
+            X=[values[pick] for values, pick in zip(X, picks, strict=True)],
+            t=[times[pick] for times, pick in zip(t, picks, strict=True)],
+        ))
+    return tasks
+
+
+def edge_frequency(dependencies: Sequence[np.ndarray], *, threshold: float = EDGE_THRESHOLD) -> np.ndarray:
+    """Share of the matrices in which each entry exceeds ``threshold`` times that matrix's largest entry.
+
+    An entry is present exactly when :func:`sparsenode.metrics.feature_sparsity` does not count it as zero.
+    """
+    present = [np.abs(matrix) > threshold * np.abs(matrix).max() for matrix in dependencies]
+    return np.mean(present, axis=0)
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    """Raise a :class:`ValueError` naming ``name`` unless ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer")
 
 
 def fit(
@@ -98,6 +223,8 @@ def fit(
     initial_points: int = 5,
     key_added: str = "sparsenode",
     seed: int = 0,
+    n_models: int = 1,
+    n_jobs: int = 1,
     copy: bool = False,
     **model_kwargs: Any,
 ) -> AnnData | None:
@@ -105,7 +232,8 @@ def fit(
 
     Cells are split into trajectories (one per lineage and batch, ordered by time) with
     :func:`sparsenode.pp.trajectories`, a :class:`~sparsenode.SparseNODE` is fitted on them, and its
-    gene x gene dependency matrix is written to ``adata.varp``.
+    gene x gene dependency matrix is written to ``adata.varp``. With ``n_models > 1`` the edges' stability
+    under resampling of the data is estimated too.
 
     Parameters
     ----------
@@ -141,6 +269,18 @@ def fit(
         Key under which results are stored (see Returns).
     seed
         Random seed; the same seed gives identical results on CPU.
+    n_models
+        With ``n_models > 1``, also fit ``n_models`` models on bootstrap resamples of the data and store how
+        often each edge is found. A resample draws, independently for every trajectory, as many points as
+        it has, with replacement, and keeps them in time order; points drawn several times are kept
+        (each copy enters the loss, as in a classical bootstrap). Replicate ``i`` draws its resample and its
+        model seed from child ``i`` of ``numpy.random.SeedSequence(seed).spawn(n_models)``. The model in
+        ``varp[key_added]`` is always the one fitted on all data (identical to ``n_models=1``).
+    n_jobs
+        Replicates fitted in parallel with :mod:`joblib` (``-1``: all cores); the active joblib backend is
+        used, e.g. ``with joblib.parallel_backend("dask"):``. Results do not depend on ``n_jobs`` or the
+        backend: every replicate runs on one torch thread with its own explicit seed (threads of one
+        process take turns).
     copy
         Return a modified copy instead of writing into ``adata``.
     **model_kwargs
@@ -156,65 +296,39 @@ def fit(
     ``adata.varp["sparsenode_jacobian"]``
         Signed mean Jacobian ``d f_target / d x_regulator`` over the observed states (activation > 0,
         repression < 0), same orientation, in the units of the scaled data the model was fitted on.
+    ``adata.varp["sparsenode_stability"]``
+        Only when ``n_models > 1`` (removed otherwise): float32 share in ``[0, 1]`` of the bootstrap models in
+        which the edge is present, i.e. its dependency exceeds 0.01 x that model's largest dependency (the
+        rule by which :func:`sparsenode.metrics.feature_sparsity` counts zeros); same orientation.
     ``adata.uns["sparsenode"]``
         ``params`` (every argument, ``orientation``, ``genes``, ``trajectories``, ``version``), ``metrics``
-        (``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity``), ``history`` (per-epoch arrays),
-        ``fitted`` (model curves per trajectory in input units) and ``model`` (``config`` JSON and ``weights``
-        arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it).
+        (``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity``, ``epochs_run``), ``history``
+        (per-epoch arrays), ``fitted`` (model curves per trajectory in input units) and ``model`` (``config``
+        JSON and ``weights`` arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it).
     """
     check_writable(adata, copy=copy)
-    if not isinstance(key_added, str) or not key_added:
-        raise TypeError(f"key_added={key_added!r} must be a non-empty string")
-    if "/" in key_added:
-        raise ValueError(f"key_added={key_added!r} must not contain '/' (.h5ad files cannot store such keys)")
-    keys = Keys(key_added)
-    lam_kwargs = {} if lam is None else {"lam": lam}
-    model = SparseNODE(regularization, validation_fraction=validation_fraction, initial_points=initial_points,
-                       seed=seed, **lam_kwargs, **model_kwargs)
+    keys = check_key(key_added)
+    check_positive_int("n_models", n_models)
+    check_n_jobs(n_jobs)
+    params = model_params(regularization, lam=lam, validation_fraction=validation_fraction,
+                          initial_points=initial_points, seed=seed, model_kwargs=model_kwargs)
     trajs = trajectories(adata, time_key=time_key, lineage_key=lineage_key, batch_key=batch_key, layer=layer,
                          genes=genes, n_bins=n_bins, scale=scale, trim=trim)
-    adata = adata.copy() if copy else adata
-    logger.info("fitting %s on %d trajectories x %d genes", regularization, len(trajs), trajs.n_genes)
-    model.fit(*trajs.to_arrays())
+    X, t = trajs.to_arrays()
+    replicates = bootstrap_tasks(params, X, t, n_models=n_models, seed=seed) if n_models > 1 else []
 
-    positions = adata.var_names.get_indexer(trajs.genes)
-    observed_states = np.concatenate(trajs.expression)
-    config, weights = model.get_state()
-    params = {
-        **{name: to_h5ad_value(trajs.params[name]) for name in TRAJECTORY_ARGS if name != "genes"},
-        "regularization": regularization,
-        **{name: to_h5ad_value(value) for name, value in model.get_params().items()},
-        "model_kwargs": json.dumps(model_kwargs),
-        "key_added": key_added,
-        "copy": copy,
-        "orientation": ORIENTATION,
-        "genes": np.asarray(trajs.genes),
-        "trajectories": np.asarray(trajs.names),
-        "version": _package_version(),
-    }
-    val_mse = model.history_["val_mse"]
-    metrics = {
-        "train_mse": model.score(*trajs.to_arrays()),
-        "val_mse": float(np.nanmin(val_mse)) if np.isfinite(val_mse).any() else float("nan"),
-        "feature_sparsity": feature_sparsity(model.dependencies()),
-        "weight_sparsity": weight_sparsity([w.detach().cpu().numpy() for w in _effective_weights(model)]),
-        "epochs_run": len(model.history_["epoch"]),
-    }
-    write_results(
-        adata,
-        keys,
-        varp={
-            keys.dependencies: embed(model.dependencies(), positions, adata.n_vars),
-            keys.jacobian: embed(model.jacobian(observed_states), positions, adata.n_vars),
-        },
-        uns={
-            "params": params,
-            "metrics": metrics,
-            "history": dict(model.history_),
-            "fitted": fitted_curves(model, trajs),
-            "model": {"config": json.dumps(config), "weights": weights},
-        },
-    )
+    logger.info("fitting %s on %d trajectories x %d genes", regularization, len(trajs), trajs.n_genes)
+    model = SparseNODE(**params).fit(X, t)
+    recorded = recorded_params(trajs, regularization, model, model_kwargs, key_added=key_added, n_models=n_models,
+                               n_jobs=n_jobs, copy=copy)
+    varp, uns = result_slots(adata, keys, model, trajs, recorded, fit_metrics(model, X, t))
+    if replicates:
+        logger.info("fitting %d bootstrap replicates (n_jobs=%d)", n_models, n_jobs)
+        frequency = edge_frequency([outcome.model().dependencies() for outcome in run_tasks(replicates, n_jobs=n_jobs)])
+        varp[keys.stability] = embed(frequency, adata.var_names.get_indexer(trajs.genes), adata.n_vars)
+
+    adata = adata.copy() if copy else adata
+    write_results(adata, keys, varp, uns)
     return adata if copy else None
 
 

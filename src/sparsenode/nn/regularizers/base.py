@@ -46,6 +46,10 @@ class Regularizer:
     """
 
     name: ClassVar[str]
+    #: ``lambda`` used when none is given (measured on sparse linear and nonlinear systems).
+    default_lam: ClassVar[float] = 0.0
+    #: Whether training samples the field's gates (hard-concrete noise) instead of using deterministic gates.
+    sample_gates: bool = False
     #: What the regularizer sparsifies: ``"weight"``, ``"feature"`` or ``"none"``.
     sparsity: ClassVar[Literal["weight", "feature", "none"]] = "none"
 
@@ -88,8 +92,8 @@ class Regularizer:
         return {"regularization": self.name, "lam": self.lam}
 
 
-def make_regularizer(regularization: str, lam: float, **options: Any) -> Regularizer:
-    """Instantiate a registered regularizer by name.
+def make_regularizer(regularization: str, lam: float | None, **options: Any) -> Regularizer:
+    """Instantiate a registered regularizer by name; ``lam=None`` uses its ``default_lam``.
 
     Raises
     ------
@@ -98,6 +102,8 @@ def make_regularizer(regularization: str, lam: float, **options: Any) -> Regular
     """
     if regularization not in REGULARIZERS:
         raise ValueError(f"regularization={regularization!r} is unknown; choose one of {sorted(REGULARIZERS)}")
+    if lam is None:
+        lam = REGULARIZERS[regularization].default_lam
     if not isinstance(lam, int | float) or not torch.isfinite(torch.tensor(float(lam))) or lam < 0:
         raise ValueError(f"lam={lam!r} must be a finite number >= 0")
     return REGULARIZERS[regularization](lam, **options)

@@ -13,6 +13,7 @@ class CNODE(Regularizer):
 
     name = "cnode"
     sparsity = "feature"
+    default_lam = 0.1
 
     def penalty(self, field: VectorField) -> torch.Tensor:
         return self.lam * mean_path_product([layer.weight.abs() for layer in field.layers])

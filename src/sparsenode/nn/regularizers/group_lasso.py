@@ -17,6 +17,7 @@ class GroupLasso(Regularizer):
 
     name = "group_lasso"
     sparsity = "feature"
+    default_lam = 0.1
 
     def penalty(self, field: VectorField) -> torch.Tensor:
         return self.lam * field.layers[0].weight.norm(dim=0).mean()

@@ -13,6 +13,7 @@ class L1(Regularizer):
 
     name = "l1"
     sparsity = "weight"
+    default_lam = 0.01
 
     def penalty(self, field: VectorField) -> torch.Tensor:
         return self.lam * sum(layer.weight.abs().mean() for layer in field.layers)

@@ -65,6 +65,7 @@ class LassoNet(Regularizer):
 
     name = "lassonet"
     sparsity = "feature"
+    default_lam = 0.1
 
     def __init__(self, lam: float, *, hierarchy: float = 10.0) -> None:
         super().__init__(lam)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -12,51 +13,83 @@ from .base import Regularizer, mean_path_product
 
 
 class PathReg(Regularizer):
-    """``lambda * mean(|W_L| ... |W_1|) + gate_weight * lambda * mean(Z_L ... Z_1)``.
+    """``lambda * mean(|W_L| ... |W_1|) + gate_weight * lambda * mean(Z_L ... Z_1) / n_paths``.
 
     Parameters
     ----------
     lam
         Regularization strength.
     gates
-        ``"unit"`` (as released): one hard-concrete gate per input unit of every layer; ``Z_l`` are the gates
-        sampled for the current solve, broadcast over the layer. With unit gates ``(Z_L ... Z_1)_ij`` is the same
-        for every output ``i``, so this term selects input features globally.
-        ``"weight"``: one gate per weight; ``Z_l`` are the gates' open probabilities, so the term is the expected
-        number of input-output paths (divided by ``n_outputs * n_inputs``): it sparsifies each input-output
-        connection separately.
+        ``"weight"`` (default): one hard-concrete gate per weight, so ``(Z_L ... Z_1)_ij`` counts the open
+        paths from input ``j`` to output ``i`` and the gate term sparsifies each input-output connection.
+        ``"unit"`` (as released): one gate per input unit of every layer, broadcast over the layer;
+        ``(Z_L ... Z_1)_ij`` is then the same for every output ``i``, so the gate term selects input features
+        globally and prunes hidden units.
     gate_weight
         Relative weight of the gate term (0.1 as released).
+    normalize
+        Divide the gate term by ``n_paths``, the number of hidden paths between one input and one output (the
+        product of the hidden widths), so it is the mean share of open paths, in ``[0, 1]``, and ``lam`` means
+        the same for every width. Without it (as released) the term grows with the product of the widths: at
+        widths (32, 32) and ``lam = 0.1`` it outweighs the data and closes most gates.
+    initial_open
+        Initial probability that a gate is non-zero (the released code starts at 0.5 to 0.8).
+    sample_gates
+        Train with gates sampled from the hard-concrete distribution and use the sampled gates as ``Z_l`` (as
+        released). The default trains with the deterministic gates and uses their open probabilities as
+        ``Z_l``, which makes the gate term the expected number of open paths. On sparse linear systems
+        (d = 10, ``SparseNODE`` defaults) the sampling noise lowered the structure AUROC from 1.00 to
+        0.96-1.00 and the feature sparsity from 0.59 to 0, and raised the mean trajectory error sevenfold.
 
     Notes
     -----
-    Dependencies are the path product of the absolute gated weights with deterministic gates (per output,
-    unlike the released gate-only product).
+    ``PathReg(lam, gates="unit", normalize=False, sample_gates=True)`` is the released penalty. Dependencies
+    are the path product of the absolute gated weights with deterministic gates (per output, unlike the
+    released gate-only product); a closed gate on every path gives an exact zero.
     """
 
     name = "pathreg"
     sparsity = "feature"
+    default_lam = 0.1
 
-    def __init__(self, lam: float, *, gates: GateMode = "unit", gate_weight: float = 0.1) -> None:
+    def __init__(
+        self,
+        lam: float,
+        *,
+        gates: GateMode = "weight",
+        gate_weight: float = 0.1,
+        normalize: bool = True,
+        initial_open: float = 0.99,
+        sample_gates: bool = False,
+    ) -> None:
         super().__init__(lam)
         if gates not in ("unit", "weight"):
             raise ValueError(f"PathReg gates={gates!r} must be 'unit' or 'weight'")
-        self.gates, self.gate_weight = gates, float(gate_weight)
+        self.gates, self.gate_weight, self.normalize = gates, float(gate_weight), bool(normalize)
+        self.initial_open, self.sample_gates = float(initial_open), bool(sample_gates)
 
     @property
     def gate_mode(self) -> GateMode:
         return self.gates
 
+    def field_options(self) -> dict[str, Any]:
+        return {**super().field_options(), "initial_open": self.initial_open}
+
     def gate_matrices(self, field: VectorField) -> list[torch.Tensor]:
-        """``Z_l`` as ``(out_l, in_l)`` matrices: sampled unit gates, or open probabilities of weight gates."""
-        if self.gates == "unit":
+        """``Z_l`` as ``(out_l, in_l)`` matrices: the current solve's gates when they are sampled, else the
+        gates' open probabilities."""
+        if self.sample_gates:
             return [layer.gate_matrix(gates) for layer, gates in zip(field.layers, field.current_gates, strict=True)]
-        return [layer.gate.open_probability() for layer in field.layers]
+        return [layer.gate_matrix(layer.gate.open_probability()) for layer in field.layers]
 
     def penalty(self, field: VectorField) -> torch.Tensor:
         weight_paths = mean_path_product([layer.weight.abs() for layer in field.layers])
-        gate_paths = mean_path_product(self.gate_matrices(field))
+        matrices = self.gate_matrices(field)
+        gate_paths = mean_path_product(matrices)
+        if self.normalize:
+            gate_paths = gate_paths / math.prod(matrix.shape[1] for matrix in matrices[1:])
         return self.lam * (weight_paths + self.gate_weight * gate_paths)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "gates": self.gates, "gate_weight": self.gate_weight}
+        return {**super().config(), "gates": self.gates, "gate_weight": self.gate_weight,
+                "normalize": self.normalize, "initial_open": self.initial_open, "sample_gates": self.sample_gates}

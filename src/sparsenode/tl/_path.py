@@ -1,0 +1,271 @@
+"""``sn.tl.regularization_path``: fit one model per penalty strength λ and keep the sparsest good one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import spurious_feature_sparsity
+from ..nn.train import FitError
+from ..pp import Trajectories, trajectories
+from ._fit import (
+    check_key,
+    check_writable,
+    fit_metrics,
+    model_params,
+    recorded_params,
+    result_slots,
+    write_results,
+)
+from ._parallel import FitTask, check_n_jobs, run_tasks
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+logger = logging.getLogger(__name__)
+
+#: λ grid used when ``lams`` is not given: 7 values, log-spaced from 1e-3 to 1.
+DEFAULT_LAMS = np.geomspace(1e-3, 1.0, 7)
+#: ``selection="1se"`` keeps the largest λ whose validation MSE is at most ``1 + SELECTION_TOLERANCE`` x the minimum.
+SELECTION_TOLERANCE = 0.05
+SELECTIONS = ("min", "1se")
+#: Per-λ records of ``uns[key]["regularization_path"]`` (all 1-d arrays of ``len(lams)``).
+PATH_METRICS = ("val_mse", "train_mse", "feature_sparsity", "weight_sparsity")
+
+
+def check_lams(lams: Any) -> np.ndarray:
+    """The λ grid as a sorted float64 array of distinct finite values >= 0 (``None``: :data:`DEFAULT_LAMS`)."""
+    if lams is None:
+        return DEFAULT_LAMS.copy()
+    try:
+        grid = np.asarray(lams, dtype=np.float64)
+    except (TypeError, ValueError):
+        grid = np.empty(0)
+        valid = False
+    else:
+        valid = grid.ndim == 1 and grid.size > 0 and bool(np.isfinite(grid).all() and (grid >= 0).all())
+    if isinstance(lams, str) or not valid:
+        raise ValueError(f"lams={lams!r} must be a non-empty 1-d sequence of finite numbers >= 0")
+    if np.unique(grid).size != grid.size:
+        raise ValueError(f"lams={lams!r} must not repeat a value")
+    return np.sort(grid)
+
+
+def select_lam(val_mse: np.ndarray, selection: str) -> int:
+    """Index of the selected λ in an ascending grid (NaN entries, from failed fits, are never selected).
+
+    ``"min"``: the lowest validation MSE (on a tie, the larger λ). ``"1se"``: the largest λ whose validation
+    MSE is at most ``(1 + SELECTION_TOLERANCE)`` times the minimum.
+    """
+    finite = np.isfinite(val_mse)
+    if not finite.any():
+        raise FitError("no λ of the path gave a finite validation MSE; see the logged warnings")
+    best = val_mse[finite].min()
+    bound = best if selection == "min" else (1.0 + SELECTION_TOLERANCE) * best
+    return int(np.flatnonzero(finite & (val_mse <= bound))[-1])
+
+
+def allowed_inputs(adata: AnnData, allowed_regulators: Any, genes: list[str]) -> np.ndarray | None:
+    """``allowed_regulators`` as a boolean mask over the fitted ``genes`` (``None`` stays ``None``)."""
+    if allowed_regulators is None:
+        return None
+    if isinstance(allowed_regulators, str):
+        if allowed_regulators not in adata.var.columns:
+            raise KeyError(f"allowed_regulators={allowed_regulators!r} is not a column of adata.var "
+                           f"(columns: {list(adata.var.columns)})")
+        column = adata.var[allowed_regulators]
+        if not pd.api.types.is_bool_dtype(column) or column.isna().any():
+            raise ValueError(f"allowed_regulators={allowed_regulators!r}: adata.var[{allowed_regulators!r}] must "
+                             f"be a boolean column without missing values, got dtype {column.dtype}")
+        mask = column.to_numpy(dtype=bool)
+    else:
+        values = np.asarray(allowed_regulators)
+        if values.dtype == np.bool_:
+            if values.shape != (adata.n_vars,):
+                raise ValueError(f"allowed_regulators as a boolean mask must have shape ({adata.n_vars},) "
+                                 f"(one entry per var_name), got {values.shape}")
+            mask = values
+        else:
+            names = pd.Index(np.atleast_1d(values).astype(str))
+            positions = adata.var_names.get_indexer(names)
+            if (positions < 0).any():
+                raise KeyError(f"allowed_regulators: genes not found in adata.var_names: "
+                               f"{list(names[positions < 0][:10])}")
+            mask = np.zeros(adata.n_vars, dtype=bool)
+            mask[positions] = True
+    allowed = mask[adata.var_names.get_indexer(genes)]
+    if allowed.all():
+        raise ValueError("allowed_regulators allows every fitted gene; there are no spurious regulators to count")
+    return allowed
+
+
+def split_trajectories(
+    trajs: Trajectories, validation_trajectories: Sequence[str] | str | None
+) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]] | None]:
+    """Training ``X``, ``t`` and the held-out validation trajectories (``None`` without any)."""
+    X, t = trajs.to_arrays()
+    if validation_trajectories is None:
+        return X, t, None
+    names = [validation_trajectories] if isinstance(validation_trajectories, str) else list(validation_trajectories)
+    unknown = [name for name in names if name not in trajs.names]
+    if unknown or not names:
+        raise KeyError(f"validation_trajectories={validation_trajectories!r}: unknown trajectories {unknown}; "
+                       f"the trajectories are {trajs.names}")
+    held_out = np.isin(trajs.names, names)
+    if held_out.all():
+        raise ValueError(f"validation_trajectories={validation_trajectories!r} holds out every trajectory; "
+                         "keep at least one for training")
+    train, test = np.flatnonzero(~held_out), np.flatnonzero(held_out)
+    return [X[k] for k in train], [t[k] for k in train], ([X[k] for k in test], [t[k] for k in test])
+
+
+def regularization_path(
+    adata: AnnData,
+    *,
+    lams: Sequence[float] | np.ndarray | None = None,
+    time_key: str,
+    lineage_key: str | None = None,
+    batch_key: str | None = None,
+    layer: str | None = None,
+    genes: Sequence[str] | np.ndarray | None = None,
+    n_bins: int | None = None,
+    scale: Literal["global", "trajectory", "none"] = "global",
+    trim: tuple[int, int] | None = None,
+    regularization: str = "pathreg",
+    validation_fraction: float = 0.1,
+    validation_trajectories: Sequence[str] | str | None = None,
+    initial_points: int = 5,
+    allowed_regulators: Sequence[str] | np.ndarray | str | None = None,
+    selection: Literal["1se", "min"] = "1se",
+    key_added: str = "sparsenode",
+    seed: int = 0,
+    n_jobs: int = 1,
+    copy: bool = False,
+    **model_kwargs: Any,
+) -> AnnData | None:
+    """Fit one model per penalty strength λ, record error and sparsity, and store the selected model.
+
+    Every λ is fitted as :func:`sparsenode.tl.fit` would (same trajectories, seed and model arguments) on
+    held-out data: random points (``validation_fraction``) or whole trajectories (``validation_trajectories``).
+    The selected model is then written exactly as :func:`sparsenode.tl.fit` writes a fit, plus the path.
+
+    Selection rule, on the validation MSE of each λ (the best epoch's, as in ``metrics["val_mse"]``):
+
+    * ``"1se"`` (default, in the spirit of the one-standard-error rule): the **largest** λ whose validation
+      MSE is at most 5 % above the minimum over the grid: the sparsest model that predicts about as well
+      as the best one.
+    * ``"min"``: the λ with the lowest validation MSE (on a tie, the larger λ).
+
+    A λ whose fit fails (:class:`~sparsenode.nn.train.FitError`, e.g. a diverging solver) is logged, recorded
+    with NaN and never selected.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix, cells x genes.
+    lams
+        Distinct penalty strengths >= 0, in any order (stored ascending). ``None``: ``np.geomspace(1e-3, 1, 7)``
+        (:data:`DEFAULT_LAMS`).
+    time_key, lineage_key, batch_key, layer, genes, n_bins, scale, trim
+        Trajectories, as in :func:`sparsenode.tl.fit`.
+    regularization
+        One of ``"none"``, ``"l1"``, ``"l0"``, ``"cnode"``, ``"group_lasso"``, ``"lassonet"``, ``"pathreg"``.
+    validation_fraction
+        Share of the trajectory points held out at random for validation, as in :func:`sparsenode.tl.fit`.
+        Ignored when ``validation_trajectories`` is given; must be > 0 otherwise.
+    validation_trajectories
+        Names of trajectories (``uns[key]["params"]["trajectories"]``, e.g. lineages) held out whole for
+        validation; the models are trained on the others.
+    initial_points
+        The initial state of a trajectory is the mean of its first ``initial_points`` points.
+    allowed_regulators
+        Genes that may regulate others (e.g. transcription factors): gene names, a boolean mask over
+        ``var_names``, or the name of a boolean ``adata.var`` column (``"is_tf"``). Adds the spurious-feature
+        sparsity (:func:`sparsenode.metrics.spurious_feature_sparsity`: share of zero dependencies on the
+        other fitted genes) to the path.
+    selection
+        ``"1se"`` or ``"min"`` (see above).
+    key_added
+        Key under which results are stored (see Returns).
+    seed
+        Random seed of every fit (the same for all λ, so only λ differs between them).
+    n_jobs
+        λ values fitted in parallel with :mod:`joblib` (``-1``: all cores), with the active joblib backend
+        (e.g. ``with joblib.parallel_backend("dask"):``). Results do not depend on ``n_jobs`` or the backend:
+        every fit runs on one torch thread with its explicit seed (threads of one process take turns).
+    copy
+        Return a modified copy instead of writing into ``adata``.
+    **model_kwargs
+        Further :class:`~sparsenode.SparseNODE` arguments (``hidden``, ``epochs``, ...); not ``lam``.
+
+    Returns
+    -------
+    ``None``, or a copy of ``adata`` when ``copy=True``, with these fields set (for ``key_added="sparsenode"``):
+
+    ``adata.varp["sparsenode"]``, ``adata.varp["sparsenode_jacobian"]``
+        Dependencies and signed mean Jacobian of the selected model, as written by :func:`sparsenode.tl.fit`
+        (row = target gene, column = regulator gene). A stability matrix of an earlier fit under this key is
+        removed.
+    ``adata.uns["sparsenode"]``
+        ``params`` (as :func:`sparsenode.tl.fit`, ``lam`` = the selected λ, plus ``selection``, ``n_jobs``,
+        ``validation_trajectories``, ``allowed_regulators``), ``metrics``, ``history``, ``fitted`` and ``model``
+        of the selected model, as :func:`sparsenode.tl.fit` writes them, and ``regularization_path``: 1-d
+        arrays of ``len(lams)`` ``lam`` (ascending), ``val_mse``, ``train_mse`` (on the training
+        trajectories), ``feature_sparsity``, ``weight_sparsity`` and, with ``allowed_regulators``,
+        ``spurious_feature_sparsity``; the scalar ``selected_lam`` and the string ``selection``. This is what
+        :func:`sparsenode.pl.regularization_path` draws.
+    """
+    check_writable(adata, copy=copy)
+    keys = check_key(key_added)
+    check_n_jobs(n_jobs)
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection={selection!r} must be one of {SELECTIONS}")
+    grid = check_lams(lams)
+    if "lam" in model_kwargs:
+        raise TypeError("regularization_path takes the penalty strengths as lams=[...], not lam=")
+    if validation_trajectories is None and validation_fraction == 0:
+        raise ValueError("validation_fraction=0 leaves no held-out data to select λ on; use validation_fraction > 0 "
+                         "or validation_trajectories")
+    params = [model_params(regularization, lam=float(lam), validation_fraction=validation_fraction,
+                           initial_points=initial_points, seed=seed, model_kwargs=model_kwargs) for lam in grid]
+    trajs = trajectories(adata, time_key=time_key, lineage_key=lineage_key, batch_key=batch_key, layer=layer,
+                         genes=genes, n_bins=n_bins, scale=scale, trim=trim)
+    allowed = allowed_inputs(adata, allowed_regulators, trajs.genes)
+    X, t, validation = split_trajectories(trajs, validation_trajectories)
+
+    logger.info("fitting %s for %d values of lambda (n_jobs=%d)", regularization, len(grid), n_jobs)
+    outcomes = run_tasks([FitTask(p, X, t, validation) for p in params], n_jobs=n_jobs)
+    models, metrics = [], []
+    for lam, outcome in zip(grid, outcomes, strict=True):
+        if outcome.error is not None:
+            logger.warning("the fit for lambda=%g failed and is left out of the selection: %s", lam, outcome.error)
+            models.append(None)
+            metrics.append(dict.fromkeys(PATH_METRICS, np.nan) | {"spurious_feature_sparsity": np.nan})
+            continue
+        model = outcome.model()
+        models.append(model)
+        metrics.append(fit_metrics(model, X, t))
+        if allowed is not None:
+            metrics[-1]["spurious_feature_sparsity"] = spurious_feature_sparsity(model.dependencies(), allowed)
+    names = PATH_METRICS + (("spurious_feature_sparsity",) if allowed is not None else ())
+    path = {"lam": grid, **{name: np.array([row[name] for row in metrics], dtype=np.float64) for name in names}}
+    chosen = select_lam(path["val_mse"], selection)
+    path |= {"selected_lam": float(grid[chosen]), "selection": selection}
+    logger.info("selected lambda=%g (%s rule)", grid[chosen], selection)
+
+    recorded = recorded_params(
+        trajs, regularization, models[chosen], model_kwargs, key_added=key_added, selection=selection,
+        validation_trajectories=validation_trajectories, n_jobs=n_jobs, copy=copy,
+        allowed_regulators=allowed_regulators if allowed_regulators is None or isinstance(allowed_regulators, str)
+        else np.asarray(allowed_regulators),
+    )
+    selected_metrics = {name: value for name, value in metrics[chosen].items() if name != "spurious_feature_sparsity"}
+    varp, uns = result_slots(adata, keys, models[chosen], trajs, recorded, selected_metrics)
+    uns["regularization_path"] = path
+    adata = adata.copy() if copy else adata
+    write_results(adata, keys, varp, uns)
+    return adata if copy else None

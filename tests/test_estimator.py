@@ -1,0 +1,306 @@
+"""``SparseNODE`` on synthetic systems with known structure: fitting, structure recovery, masking, units,
+persistence, reproducibility, shapes and input validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _systems import harmonic_oscillator, repressilator, sparse_linear_system
+
+from sparsenode import SparseNODE
+from sparsenode.estimator import NotFittedError
+from sparsenode.io import ModelFormatError
+from sparsenode.metrics import auroc
+from sparsenode.nn import REGULARIZERS, VectorField, make_regularizer
+from sparsenode.nn.solve import SolverOptions, TrajectoryBatch
+from sparsenode.nn.train import HISTORY_KEYS, TrainingOptions, fit_trajectories
+
+#: Small and short, yet enough for structure recovery thanks to the derivative-matching warm start.
+FAST = {"hidden": (32, 32), "warm_start_epochs": 1000, "epochs": 30, "progress": False}
+#: For tests about shapes, errors and bookkeeping only.
+TINY = {"hidden": (8, 8), "warm_start_epochs": 20, "epochs": 4, "progress": False}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> None:
+    """Small fields train fastest on one thread (intra-op threads only add overhead)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def linear() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return sparse_linear_system(seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(linear: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, SparseNODE]:
+    """Every regularizer at its default ``lam``, fitted on the d = 10 linear system."""
+    X, t, _ = linear
+    return {name: SparseNODE(name, **FAST).fit(X, t) for name in REGULARIZERS}
+
+
+# ---------------------------------------------------------------------------------------------- fit & structure
+@pytest.mark.parametrize("name", sorted(REGULARIZERS))
+def test_every_regularizer_fits_the_linear_system(name: str, fitted: dict, linear: tuple) -> None:
+    X, t, _ = linear
+    model = fitted[name]
+    assert model.score(X, t) < 0.01 * X.var()  # measured (model seeds 0-2): at most 0.003 of the variance
+    assert model.dependencies().shape == (10, 10) and np.all(model.dependencies() >= 0)
+
+
+@pytest.mark.parametrize("name", ["pathreg", "cnode"])
+def test_structure_recovery_on_the_linear_system(name: str, fitted: dict, linear: tuple) -> None:
+    _, _, A = linear
+    score, baseline = auroc(fitted[name].dependencies(), A), auroc(fitted["none"].dependencies(), A)
+    assert score >= 0.9  # measured (model seeds 0-2): 1.00
+    assert score >= baseline + 0.2  # measured: "none" 0.68-0.74
+
+
+def test_pathreg_is_feature_sparse(fitted: dict) -> None:
+    strength = fitted["pathreg"].dependencies()
+    assert np.mean(strength <= 0.01 * strength.max()) >= 0.3  # measured 0.60-0.63; "none" 0.00
+
+
+def test_structure_recovery_on_the_repressilator() -> None:
+    X, t, network = repressilator(seed=0)
+    model = SparseNODE("pathreg", **FAST).fit(X, t)
+    assert auroc(model.dependencies(), network) >= 0.9  # measured (model seeds 0-2): 0.99-1.00
+    assert model.score(X, t) < 0.15 * X.var()  # measured: 0.025-0.039 of the variance
+
+
+def test_jacobian_has_the_sign_of_strong_edges(fitted: dict, linear: tuple) -> None:
+    X, _, A = linear
+    jacobian = fitted["none"].jacobian(X.reshape(-1, 10))
+    strong = np.abs(A) >= 0.7
+    assert strong.sum() > 10
+    assert np.all(np.sign(jacobian[strong]) == np.sign(A[strong]))
+    np.testing.assert_allclose(jacobian, A, atol=0.5)  # measured (model seeds 0-2): at most 0.35 off
+
+
+# ---------------------------------------------------------------------------------------------- data forms
+def test_irregular_time_points_per_trajectory(linear: tuple) -> None:
+    X, t, A = linear
+    rng = np.random.default_rng(1)
+    keep = [np.sort(rng.choice(np.arange(1, 30), size, replace=False)) for size in rng.integers(12, 29, len(X))]
+    values = [x[np.concatenate([[0], k])] for x, k in zip(X, keep, strict=True)]
+    times = [t[np.concatenate([[0], k])] for k in keep]
+    assert len({len(v) for v in values}) > 3
+    model = SparseNODE("pathreg", **FAST).fit(values, times)
+    assert model.score(values, times) < 0.03 * X.var()
+    assert auroc(model.dependencies(), A) >= 0.9
+    predicted = model.predict(np.stack([v[0] for v in values]), times)
+    assert isinstance(predicted, list) and [p.shape for p in predicted] == [v.shape for v in values]
+
+
+def test_nan_masked_observations(linear: tuple) -> None:
+    X, t, A = linear
+    rng = np.random.default_rng(2)
+    missing = rng.random(X.shape) < 0.2
+    missing[:, 0] = False  # initial states stay observed
+    masked = np.where(missing, np.nan, X)
+    model = SparseNODE("pathreg", **FAST).fit(masked, t)
+    np.testing.assert_allclose(model.feature_mean_, np.nanmean(masked.reshape(-1, 10), axis=0))
+    assert model.score(X, t) < 0.05 * X.var()  # measured (model seeds 0-2): 0.003-0.025 of the variance
+    assert auroc(model.dependencies(), A) >= 0.9  # measured: 0.96-1.00
+
+
+def test_masked_values_do_not_change_training(linear: tuple) -> None:
+    X, t, _ = linear
+    rng = np.random.default_rng(3)
+    values = [x.astype(np.float32) for x in X[:4, :, :3]]
+    for x in values:
+        x[1:][rng.random(x[1:].shape) < 0.3] = np.nan
+    batch = TrajectoryBatch.from_arrays(values, [t / t[-1]] * 4, np.stack([x[0] for x in values]))
+    corrupted = batch.with_mask(batch.mask)
+    corrupted.observed = torch.where(batch.mask, batch.observed, torch.full_like(batch.observed, 1e6))
+    assert corrupted.observed.max() == 1e6
+    regularizer = make_regularizer("pathreg", None)
+    weights = []
+    for data in (batch, corrupted):
+        torch.manual_seed(0)
+        field = VectorField(3, hidden=(8, 8), **regularizer.field_options())
+        history = fit_trajectories(field, regularizer, data, SolverOptions("rk4", 0.05),
+                                   TrainingOptions(epochs=5, progress=False), generator=np.random.default_rng(0))
+        assert np.all(np.isfinite(history["loss"]))
+        weights.append([p.detach().clone() for p in field.parameters()])
+    for before, after in zip(*weights, strict=True):
+        assert torch.equal(before, after)
+
+
+def test_raw_units_give_the_same_model(linear: tuple) -> None:
+    X, t, _ = linear
+    unit = SparseNODE("pathreg", **TINY).fit(X, t)
+    raw = SparseNODE("pathreg", **TINY).fit(1e3 * X + 5e3, 200.0 * t)  # time 0..1000, features in thousands
+    np.testing.assert_allclose(raw.dependencies(), unit.dependencies(), rtol=1e-3, atol=1e-6 * unit.dependencies().max())
+    predicted = raw.predict(1e3 * X[:, 0] + 5e3, 200.0 * t)
+    np.testing.assert_allclose((predicted - 5e3) / 1e3, unit.predict(X[:, 0], t), atol=1e-3)
+    np.testing.assert_allclose(raw.jacobian(1e3 * X[0] + 5e3), unit.jacobian(X[0]) / 200.0, rtol=1e-3, atol=1e-6)
+
+
+def test_second_order_harmonic_oscillator() -> None:
+    X, t, x0, v0 = harmonic_oscillator()
+    model = SparseNODE("pathreg", order=2, **FAST).fit(X, t)
+    predicted = model.predict(x0, t, v0=v0)
+    assert predicted.shape == X.shape
+    assert np.mean((predicted - X) ** 2) < 0.05 * X.var()  # measured (model seeds 0-2): 0.010-0.015
+    from_frames = model.predict(X[:, :3], t)  # position and velocity estimated from the first frames
+    assert np.mean((from_frames - X) ** 2) < 0.05 * X.var()  # measured: 0.008-0.009
+
+
+# ---------------------------------------------------------------------------------------------- predict
+def test_predict_shapes(fitted: dict, linear: tuple) -> None:
+    X, t, _ = linear
+    model = fitted["pathreg"]
+    assert model.predict(X[:, 0], t).shape == (12, 30, 10)
+    assert model.predict(X[0, 0], t).shape == (1, 30, 10)
+    assert model.predict(X[:, :3], t).shape == (12, 30, 10)
+    assert model.predict(X[:2, 0], np.stack([t, 2 * t])).shape == (2, 30, 10)
+    ragged = model.predict(X[:2, 0], [t[:5], t[:9]])
+    assert isinstance(ragged, list) and [p.shape for p in ragged] == [(5, 10), (9, 10)]
+    np.testing.assert_allclose(model.predict(X[:, 0], t)[:, 0], X[:, 0], atol=1e-5)  # starts at x0
+
+
+# ---------------------------------------------------------------------------------------------- persistence
+def test_save_load_round_trip(fitted: dict, linear: tuple, tmp_path: Path) -> None:
+    X, t, _ = linear
+    for name in ("pathreg", "lassonet"):
+        model = fitted[name]
+        path = tmp_path / f"{name}.npz"
+        model.save(path)
+        loaded = SparseNODE.load(path)
+        assert loaded.get_params() == model.get_params()
+        np.testing.assert_array_equal(loaded.dependencies(), model.dependencies())
+        np.testing.assert_array_equal(loaded.predict(X[:, 0], t), model.predict(X[:, 0], t))
+        np.testing.assert_array_equal(loaded.jacobian(X[0]), model.jacobian(X[0]))
+        assert loaded.history_.keys() == model.history_.keys()
+
+
+def test_same_seed_same_model_other_seed_other_model(linear: tuple) -> None:
+    X, t, _ = linear
+    first, second = (SparseNODE("pathreg", seed=4, **TINY).fit(X, t) for _ in range(2))
+    np.testing.assert_array_equal(first.dependencies(), second.dependencies())
+    other = SparseNODE("pathreg", seed=5, **TINY).fit(X, t)
+    assert not np.array_equal(other.dependencies(), first.dependencies())
+
+
+def test_history_keys_and_validation(linear: tuple) -> None:
+    X, t, _ = linear
+    model = SparseNODE("cnode", validation_fraction=0.3, **TINY).fit(X, t)
+    assert set(model.history_) == set(HISTORY_KEYS) == {"epoch", "loss", "mse", "penalty", "val_mse"}
+    assert all(len(values) == TINY["epochs"] for values in model.history_.values())
+    assert np.all(np.isfinite(model.history_["val_mse"]))
+    no_validation = SparseNODE("cnode", **TINY).fit(X, t)
+    assert np.all(np.isnan(no_validation.history_["val_mse"]))
+
+
+def test_validation_restores_the_best_epoch(linear: tuple) -> None:
+    X, t, _ = linear
+    model = SparseNODE("cnode", standardize=False, learning_rate=0.05, **{**TINY, "epochs": 12})
+    model.fit(X[:8], t, validation=(X[8:], t))
+    best = np.nanmin(model.history_["val_mse"])
+    assert np.argmin(model.history_["val_mse"]) < len(model.history_["val_mse"]) - 1  # not simply the last
+    assert model.score(X[8:], t) == pytest.approx(best, rel=1e-5)  # without standardize, score is val_mse
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: SparseNODE("ridge"), r"regularization='ridge' is unknown"),
+        (lambda: SparseNODE("l1", -1.0), r"lam=-1\.0 must be a finite number >= 0"),
+        (lambda: SparseNODE("l1", float("nan")), r"lam=nan must be a finite number >= 0"),
+        (lambda: SparseNODE(warm_start_epochs=-1), r"warm_start_epochs=-1 must be an integer >= 0"),
+        (lambda: SparseNODE(**TINY).fit(np.zeros((2, 3, 4, 5)), np.arange(4.0)), r"must be \(n_traj, n_time"),
+        (lambda: SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(4.0)), r"t has shape \(4,\) but X has 5"),
+        (lambda: SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(5.0)[::-1]), r"t decreases"),
+        (lambda: SparseNODE(**TINY).fit(np.full((2, 5, 3), np.inf), np.arange(5.0)), r"contains inf"),
+    ],
+)
+def test_bad_arguments_and_data(make, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_using_an_unfitted_or_mismatched_model_fails(fitted: dict, linear: tuple) -> None:
+    X, t, _ = linear
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        SparseNODE().dependencies()
+    with pytest.raises(ValueError, match="got 3 features but the model was fitted on 10"):
+        fitted["l1"].predict(X[:, 0, :3], t)
+    with pytest.raises(ValueError, match="got 3 features but the model was fitted on 10"):
+        fitted["l1"].score(X[..., :3], t)
+
+
+@pytest.fixture(scope="module")
+def saved(fitted: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    fitted["l1"].save(path)
+    return path
+
+
+def test_load_refuses_missing_corrupted_and_truncated_files(saved: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        SparseNODE.load(tmp_path / "missing.npz")
+    data = saved.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFormatError, match="not a readable sparsenode model file"):
+        SparseNODE.load(truncated)
+    corrupted = tmp_path / "corrupted.npz"
+    corrupted.write_bytes(data[:100] + bytes(200) + data[300:])
+    with pytest.raises(ModelFormatError):
+        SparseNODE.load(corrupted)
+    assert issubclass(ModelFormatError, ValueError)
+
+
+def test_load_refuses_a_newer_format_version(saved: Path, tmp_path: Path) -> None:
+    with np.load(saved) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    config = json.loads(str(arrays["__config__"]))
+    arrays["__config__"] = np.array(json.dumps({**config, "format_version": config["format_version"] + 1}))
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, **arrays)
+    with pytest.raises(ModelFormatError, match="newer than this sparsenode reads"):
+        SparseNODE.load(newer)
+    arrays["weights.layers.0.weight"] = arrays["weights.layers.0.weight"][:, :3]
+    arrays["__config__"] = np.array(json.dumps(config))
+    inconsistent = tmp_path / "inconsistent.npz"
+    np.savez(inconsistent, **arrays)
+    with pytest.raises(ModelFormatError, match="incomplete or inconsistent"):
+        SparseNODE.load(inconsistent)
+
+
+class _Payload:
+    """Unpickling this object would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_load_never_unpickles(saved: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    with np.load(saved) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Payload(marker)
+    for name in ("weights.layers.0.bias", "__config__"):
+        crafted = tmp_path / f"crafted-{name}.npz"
+        np.savez(crafted, **{**arrays, name: payload})
+        with zipfile.ZipFile(crafted) as archive:
+            assert any(b"touch" in archive.read(entry) for entry in archive.namelist())  # the payload is there
+        with pytest.raises(ModelFormatError, match="pickled objects, which are refused"):
+            SparseNODE.load(crafted)
+        assert not marker.exists()
+    assert not os.path.exists(marker)
