@@ -1,0 +1,86 @@
+"""Fitting failures: non-finite loss, exhausted solver budget and interruption keep the best parameters and
+never leave an AnnData half-written."""
+
+from __future__ import annotations
+
+import anndata
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import sparsenode as sn
+from sparsenode.nn import train
+from sparsenode.nn.regularizers.cnode import CNODE
+from sparsenode.nn.train import FitError
+
+TINY = {"hidden": (8, 8), "warm_start_epochs": 0, "progress": False}
+
+
+def decaying_trajectories(n_traj: int = 4, n_time: int = 15, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    t = np.linspace(0.0, 2.0, n_time)
+    start = np.random.default_rng(0).normal(size=(n_traj, 1, d))
+    return start * np.exp(-t)[None, :, None], t
+
+
+def tiny_adata() -> anndata.AnnData:
+    X, t = decaying_trajectories()
+    adata = anndata.AnnData(X.reshape(-1, X.shape[-1]).astype(np.float32))
+    adata.var_names = ["a", "b", "c"]
+    adata.obs["time"] = np.tile(t, X.shape[0])
+    adata.obs["lineage"] = pd.Categorical(np.repeat([f"L{k}" for k in range(X.shape[0])], len(t)))
+    return adata
+
+
+def test_non_finite_loss_stops_with_remedy_and_keeps_finite_parameters(monkeypatch) -> None:
+    calls = {"n": 0}
+    penalty = CNODE.penalty
+
+    def failing_penalty(self, field):
+        calls["n"] += 1
+        value = penalty(self, field)
+        return value * float("nan") if calls["n"] > 3 else value
+
+    monkeypatch.setattr(CNODE, "penalty", failing_penalty)
+    model = sn.SparseNODE("cnode", epochs=10, **TINY)
+    with pytest.raises(FitError, match="lower the learning rate"):
+        model.fit(*decaying_trajectories())
+    assert all(torch.isfinite(p).all() for p in model.field_.parameters())
+
+
+def test_exhausted_solver_budget_raises_fit_error_with_remedy() -> None:
+    model = sn.SparseNODE("none", epochs=3, solver="dopri5", max_steps=1, **TINY)
+    with pytest.raises(FitError, match="max_steps|step_size"):
+        model.fit(*decaying_trajectories())
+
+
+def test_keyboard_interrupt_during_tl_fit_writes_every_slot(monkeypatch) -> None:
+    step = train._checked_step
+    calls = {"n": 0}
+
+    def interrupted_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_checked_step", interrupted_step)
+    adata = tiny_adata()
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", epochs=50, **TINY)
+    assert {"sparsenode", "sparsenode_jacobian"} <= set(adata.varp)
+    assert {"params", "metrics", "history", "fitted", "model"} <= set(adata.uns["sparsenode"])
+    assert len(adata.uns["sparsenode"]["history"]["epoch"]) == 3
+    assert np.isfinite(adata.varp["sparsenode"]).all()
+
+
+def test_failed_tl_fit_leaves_adata_unchanged(monkeypatch) -> None:
+    def failing_fit(self, *args, **kwargs):
+        raise FitError("simulated failure")
+
+    monkeypatch.setattr(sn.SparseNODE, "fit", failing_fit)
+    adata = tiny_adata()
+    before = (set(adata.varp), set(adata.uns), set(adata.layers), adata.X.copy())
+    with pytest.raises(FitError):
+        sn.tl.fit(adata, time_key="time", lineage_key="lineage", **TINY)
+    assert (set(adata.varp), set(adata.uns), set(adata.layers)) == before[:3]
+    np.testing.assert_array_equal(adata.X, before[3])
