@@ -66,7 +66,9 @@ def main() -> None:
     rows.append(("sparsenode default", seconds, mse, len(adata.uns["default"]["history"]["epoch"])))
 
     paper = {"solver": "dopri5", "rtol": 1e-3, "atol": 1e-3, "learning_rate": 0.01, "validation_fraction": 0.0,
-             "epochs": args.paper_iterations, "resample_gates": "evaluation", "lam": 1e-2, "progress": False}
+             "epochs": args.paper_iterations, "resample_gates": "evaluation", "lam": 1e-2, "progress": False,
+             "regularization_options": {"gates": "unit", "normalize": False, "sample_gates": True},
+             "warm_start_epochs": 0, "initial_points": 5}
     seconds, mse = timed_fit(adata, "paper_scheme", **paper)
     rows.append((f"paper scheme ({args.paper_iterations} it.)", seconds, mse, args.paper_iterations))
 

@@ -344,7 +344,7 @@ class SparseNODE:
         if self.standardize:
             self.feature_mean_ = np.nanmean(stacked, axis=0)
             std = np.nanstd(stacked, axis=0)
-            constant = std <= 1e-12 * np.maximum(1.0, np.abs(self.feature_mean_))
+            constant = std <= 1e-6 * max(float(std.max()), 1e-300)  # float32 round-off leaves ~1e-7 on constants
             if constant.any():
                 logger.warning("features %s are constant; they are kept unscaled", np.flatnonzero(constant)[:10])
             self.feature_std_ = np.where(constant, 1.0, std)
@@ -477,7 +477,8 @@ class SparseNODE:
         ----------
         x0
             Initial states ``(n_traj, d)`` (or ``(d,)``) at ``t[0]``, or the first observed frames
-            ``(n_traj, k, d)`` at times ``t[:k]``, from which the initial state is estimated as in :meth:`fit`.
+            ``(n_traj, k, d)`` at times ``t[:k]``, from which the initial state is estimated as in :meth:`fit`
+            (from the first ``initial_points`` frames; order 2: ``max(2, initial_points)``).
         t
             Output times: shared ``(n_time,)``, ``(n_traj, n_time)`` or a list of per-trajectory arrays.
         v0
