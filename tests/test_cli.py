@@ -34,7 +34,7 @@ def tiny_h5ad(path) -> None:
 
 def test_demo_writes_data_figures_and_scores(tmp_path, capsys) -> None:
     start = time.process_time()
-    assert main(["--quiet", "demo", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--quiet", "--out", str(tmp_path)]) == 0
     used = time.process_time() - start
     assert used < DEMO_CPU_BUDGET_S, f"the demo used {used:.0f} CPU seconds"
     written = {path.name for path in tmp_path.iterdir()}
@@ -51,7 +51,7 @@ def test_demo_writes_data_figures_and_scores(tmp_path, capsys) -> None:
 def test_fit_command_writes_the_fit(tmp_path, capsys) -> None:
     source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
     tiny_h5ad(source)
-    code = main(["--quiet", "fit", str(source), "--time-key", "pseudotime", "--lineage-key", "branch",
+    code = main(["fit", "--quiet", str(source), "--time-key", "pseudotime", "--lineage-key", "branch",
                  "--out", str(target), "--epochs", "3", "--key-added", "net"])
     assert code == 0
     result = ad.read_h5ad(target)
@@ -92,5 +92,5 @@ def test_fit_with_invalid_options_exits_with_a_message(tmp_path, extra: list[str
     source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
     tiny_h5ad(source)
     with pytest.raises(SystemExit, match=match):
-        main(["--quiet", "fit", str(source), "--out", str(target), *extra])
+        main(["fit", "--quiet", str(source), "--out", str(target), *extra])
     assert not target.exists()

@@ -88,15 +88,18 @@ def _fit(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``sparsenode`` argument parser."""
     parser = argparse.ArgumentParser(prog="sparsenode", description=__doc__)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log messages")
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log messages")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="fit the built-in krumsiek11 network, write .h5ad and figures")
+    demo = commands.add_parser(
+        "demo", parents=[quiet], help="fit the built-in krumsiek11 network, write .h5ad and figures"
+    )
     demo.add_argument("--out", default="sparsenode-demo", help="output folder (default: sparsenode-demo)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
 
-    fit = commands.add_parser("fit", help="fit on an .h5ad file and write the result")
+    fit = commands.add_parser("fit", parents=[quiet], help="fit on an .h5ad file and write the result")
     fit.add_argument("input", help="input .h5ad")
     fit.add_argument("--time-key", required=True, help="obs column with (pseudo)time")
     fit.add_argument("--lineage-key", default=None)
