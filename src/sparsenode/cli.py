@@ -88,8 +88,9 @@ def _fit(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``sparsenode`` argument parser."""
     parser = argparse.ArgumentParser(prog="sparsenode", description=__doc__)
-    quiet = argparse.ArgumentParser(add_help=False)
-    quiet.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log messages")
+    quiet = argparse.ArgumentParser(add_help=False)  # -q also after the subcommand, not overriding one before it
+    quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="as sparsenode -q")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
