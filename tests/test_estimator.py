@@ -304,3 +304,26 @@ def test_load_never_unpickles(saved: Path, tmp_path: Path) -> None:
             SparseNODE.load(crafted)
         assert not marker.exists()
     assert not os.path.exists(marker)
+
+
+def test_segments_cover_every_point_with_overlap() -> None:
+    from sparsenode.estimator import segments
+
+    times = [np.arange(10.0), np.arange(3.0)]
+    values = [np.arange(10.0)[:, None], np.arange(3.0)[:, None]]
+    cut_values, cut_times = segments(values, times, 4)
+    starts = [int(v[0, 0]) for v in cut_values[:-1]]
+    assert starts == [0, 2, 4, 6]  # stride 2, last segment ends at the last point
+    assert all(len(v) == 4 for v in cut_values[:-1]) and len(cut_values[-1]) == 3  # short trajectory kept whole
+    assert all(t[0] == 0.0 for t in cut_times)
+    assert set(np.concatenate([v[:, 0] for v in cut_values[:-1]])) == set(range(10))
+
+
+def test_segment_training_fits_and_predicts_whole_trajectories() -> None:
+    X, t, _ = sparse_linear_system(seed=0)
+    model = SparseNODE("cnode", hidden=(16, 16), epochs=40, warm_start_epochs=100, segment_points=10,
+                       progress=False).fit(X, t)
+    assert model.predict(X[:, 0], t).shape == X.shape
+    assert model.score(X, t) < X.var()
+    with pytest.raises(ValueError, match="segment_points"):
+        SparseNODE(segment_points=1)

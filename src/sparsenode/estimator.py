@@ -58,6 +58,21 @@ def finite_differences(
             yield x, np.gradient(x, times_k, axis=0), times_k
 
 
+def segments(
+    values: list[np.ndarray], times: list[np.ndarray], length: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Overlapping segments of ``length`` points (stride ``length // 2``, the last one ending at the last point),
+    each with its time shifted to start at 0; trajectories shorter than ``length`` are kept whole."""
+    stride = max(1, length // 2)
+    cut_values, cut_times = [], []
+    for x, times_k in zip(values, times, strict=True):
+        last = max(0, len(x) - length)
+        for start in sorted({*range(0, last + 1, stride), last}):
+            cut_values.append(x[start : start + length])
+            cut_times.append(times_k[start : start + length] - times_k[start])
+    return cut_values, cut_times
+
+
 class NotFittedError(RuntimeError):
     """The model must be fitted (or loaded) first."""
 
@@ -163,6 +178,11 @@ class SparseNODE:
         features (from finite differences), so that ``lam`` means the same for slow and fast dynamics;
         ``"duration"`` the longest trajectory's duration (robust for dense, noisy observations such as cells
         along a pseudotime, whose finite differences overstate the rate); or a positive number.
+    segment_points
+        Multiple shooting: train on overlapping segments of this many points (stride half of it), each integrated
+        from its own observed start, instead of whole trajectories from their first points. Helps when
+        trajectories that start alike branch apart (a deterministic ODE from one shared start cannot branch) and
+        for long, chaotic or oscillating series. ``None``: whole trajectories.
     resample_gates
         ``"solve"`` (fast): gate noise is drawn once per solve; ``"evaluation"``: redrawn at every evaluation of
         the field, as the released PathReg code does (for comparisons).
@@ -220,6 +240,7 @@ class SparseNODE:
         initial_points: int = 1,
         resample_gates: str = "solve",
         time_unit: float | str = "rate",
+        segment_points: int | None = None,
         standardize: bool = True,
         seed: int = 0,
         device: str = "auto",
@@ -232,7 +253,7 @@ class SparseNODE:
         self.epochs, self.learning_rate, self.batch_size = epochs, learning_rate, batch_size
         self.patience, self.warm_start_epochs = patience, warm_start_epochs
         self.validation_fraction, self.initial_points = validation_fraction, initial_points
-        self.resample_gates, self.time_unit = resample_gates, time_unit
+        self.resample_gates, self.time_unit, self.segment_points = resample_gates, time_unit, segment_points
         self.standardize, self.seed, self.device, self.progress = standardize, seed, device, progress
         self._validate_params()
 
@@ -256,6 +277,8 @@ class SparseNODE:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
         if not isinstance(self.warm_start_epochs, int | np.integer) or self.warm_start_epochs < 0:
             raise ValueError(f"warm_start_epochs={self.warm_start_epochs!r} must be an integer >= 0")
+        if self.segment_points is not None and (not isinstance(self.segment_points, int) or self.segment_points < 2):
+            raise ValueError(f"segment_points={self.segment_points!r} must be None or an integer >= 2")
         if self.time_unit not in ("rate", "duration") and not (
             isinstance(self.time_unit, int | float) and np.isfinite(self.time_unit) and self.time_unit > 0
         ):
@@ -304,6 +327,8 @@ class SparseNODE:
         rng = np.random.default_rng(self.seed)
         self.solver_ = self._solver_options(shifted)
         self.regularizer_ = make_regularizer(self.regularization, self.lam, **self.regularization_options)
+        if self.segment_points is not None:
+            scaled, shifted = segments(scaled, shifted, self.segment_points)
         train = TrajectoryBatch.from_arrays(scaled, shifted, self._initial_states(scaled, shifted), device=device)
         validation_batch = None
         if validation is not None:
