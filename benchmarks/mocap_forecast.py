@@ -140,16 +140,6 @@ def cut_windows(values, times, dt: float, setting: Setting):
 
 
 # ---------------------------------------------------------------------------------------------- one run
-def effective_weights(model) -> list[np.ndarray]:
-    """Gated weights (deterministic gates) of every layer, plus LassoNet's skip connection."""
-    field = model.field_
-    field.prepare(sample=False)
-    weights = [w.detach().cpu().numpy() for w in field.current_weights]
-    if field.skip is not None:
-        weights.append(field.skip.weight.detach().cpu().numpy())
-    return weights
-
-
 def run_one(job: dict) -> dict:
     """Fit one (regularizer, condition, seed) and score its test forecast; runs in a worker process."""
     import torch
@@ -180,7 +170,7 @@ def run_one(job: dict) -> dict:
         result |= {
             "test_mse": float(np.mean((predicted - data.test) ** 2)),
             "feature_sparsity": feature_sparsity(model.dependencies(), threshold=SPARSITY_THRESHOLD),
-            "weight_sparsity": weight_sparsity(effective_weights(model), threshold=SPARSITY_THRESHOLD),
+            "weight_sparsity": weight_sparsity(model.effective_weights(), threshold=SPARSITY_THRESHOLD),
             "epochs_run": len(model.history_["epoch"]),
             "best_epoch": int(np.nanargmin(model.history_["val_mse"])),
             "n_windows": len(values),

@@ -327,3 +327,12 @@ def test_segment_training_fits_and_predicts_whole_trajectories() -> None:
     assert model.score(X, t) < X.var()
     with pytest.raises(ValueError, match="segment_points"):
         SparseNODE(segment_points=1)
+
+
+def test_effective_weights_are_gated_and_include_the_skip_connection() -> None:
+    X, t, _ = sparse_linear_system(seed=0)
+    lassonet = SparseNODE("lassonet", hidden=(8, 8), epochs=2, warm_start_epochs=0, progress=False).fit(X, t)
+    assert [w.shape for w in lassonet.effective_weights()] == [(8, 10), (8, 8), (10, 8), (10, 10)]
+    l0 = SparseNODE("l0", hidden=(8, 8), epochs=2, warm_start_epochs=0, progress=False).fit(X, t)
+    l0.field_.layers[0].gate.log_alpha.data.fill_(-20.0)  # every gate of the first layer closed
+    assert not l0.effective_weights()[0].any()

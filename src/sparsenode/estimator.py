@@ -579,6 +579,17 @@ class SparseNODE:
             strength = strength[:, :d] + strength[:, d:]
         return strength
 
+    def effective_weights(self) -> list[np.ndarray]:
+        """Weights as used in prediction: every layer's weights times its deterministic gates, plus the skip
+        connection when there is one (what weight sparsity is measured on)."""
+        self._check_fitted()
+        with torch.no_grad():
+            self.field_.prepare(sample=False)
+            weights = [weight.cpu().numpy() for weight in self.field_.current_weights]
+            if self.field_.skip is not None:
+                weights.append(self.field_.skip.weight.cpu().numpy())
+        return weights
+
     def jacobian(self, states: np.ndarray, *, chunk_size: int | None = None) -> np.ndarray:
         """Signed mean Jacobian ``d f_i / d x_j`` (row = target ``i``, column = input ``j``) in input units.
 

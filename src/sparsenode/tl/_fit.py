@@ -113,7 +113,7 @@ def fit_metrics(model: SparseNODE, X: list[np.ndarray], t: list[np.ndarray]) -> 
         "train_mse": model.score(X, t),
         "val_mse": float(np.nanmin(val_mse)) if np.isfinite(val_mse).any() else float("nan"),
         "feature_sparsity": feature_sparsity(model.dependencies()),
-        "weight_sparsity": weight_sparsity([w.detach().cpu().numpy() for w in _effective_weights(model)]),
+        "weight_sparsity": weight_sparsity(model.effective_weights()),
         "epochs_run": len(model.history_["epoch"]),
     }
 
@@ -330,11 +330,6 @@ def fit(
     adata = adata.copy() if copy else adata
     write_results(adata, keys, varp, uns)
     return adata if copy else None
-
-
-def _effective_weights(model: SparseNODE) -> list:
-    model.field_.prepare(sample=False)
-    return model.field_.current_weights
 
 
 def _package_version() -> str:
