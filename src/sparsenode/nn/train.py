@@ -18,7 +18,7 @@ from .vector_field import VectorField
 
 logger = logging.getLogger(__name__)
 
-HISTORY_KEYS = ("epoch", "loss", "mse", "penalty", "val_mse")
+HISTORY_KEYS = ("epoch", "loss", "mse", "penalty", "velocity", "val_mse")
 
 
 class FitError(RuntimeError):
@@ -68,18 +68,43 @@ class DerivativeData:
     mask: torch.Tensor
 
 
+@dataclass
+class VelocityData:
+    """Observed states (network inputs) and velocity estimates there (e.g. RNA velocity), for the velocity term
+    ``weight * mean(1 - cos(f(state), velocity))`` over the features whose velocity is known (``mask``): it
+    compares directions only, so the velocities' time unit does not matter."""
+
+    states: torch.Tensor
+    velocities: torch.Tensor
+    mask: torch.Tensor
+    weight: float
+
+    def loss(self, field: VectorField) -> torch.Tensor:
+        """The weighted mean cosine distance between the field and the velocities."""
+        predicted = field.network(self.states) * self.mask
+        similarity = torch.nn.functional.cosine_similarity(predicted, self.velocities, dim=-1)
+        return self.weight * (1.0 - similarity).mean()
+
+
 def _checked_step(
     field: VectorField,
     regularizer: Regularizer,
     optimizer: torch.optim.Optimizer,
     learning_rate: float,
     compute_mse: Callable[[], torch.Tensor],
-) -> tuple[float, float]:
-    """One optimiser step on ``mse + penalty``; raises :class:`FitError` on a non-finite loss."""
+    velocity: VelocityData | None = None,
+) -> tuple[float, float, float]:
+    """One optimiser step on ``mse + penalty (+ velocity term)``; raises :class:`FitError` on a non-finite loss.
+
+    Returns the MSE, the penalty and the velocity term (NaN without velocities).
+    """
     field.prepare(sample=regularizer.sample_gates)
     mse = compute_mse()
     penalty = regularizer.penalty(field)
     loss = mse + penalty
+    velocity_loss = None if velocity is None else velocity.loss(field)
+    if velocity_loss is not None:
+        loss = loss + velocity_loss
     if not torch.isfinite(loss):
         raise FitError(
             f"the training loss became {loss.item()}; lower the learning rate, use solver='dopri5', "
@@ -89,7 +114,7 @@ def _checked_step(
     loss.backward()
     optimizer.step()
     regularizer.proximal_step(field, learning_rate)
-    return mse.item(), penalty.item()
+    return mse.item(), penalty.item(), math.nan if velocity_loss is None else velocity_loss.item()
 
 
 def warm_start(
@@ -99,7 +124,7 @@ def warm_start(
     optimizer = torch.optim.Adam(field.parameters(), lr=options.learning_rate)
     steps = tqdm(range(options.warm_start_epochs), desc="warm start", disable=not options.progress, leave=False)
     for _ in steps:
-        mse, _ = _checked_step(
+        mse, _, _ = _checked_step(
             field,
             regularizer,
             optimizer,
@@ -124,9 +149,10 @@ def fit_trajectories(
     options: TrainingOptions,
     *,
     validation: TrajectoryBatch | None = None,
+    velocity: VelocityData | None = None,
     generator: np.random.Generator,
 ) -> dict[str, np.ndarray]:
-    """Train ``field`` on ``train``; returns the per-epoch history.
+    """Train ``field`` on ``train`` (plus the ``velocity`` term at every step); returns the per-epoch history.
 
     With ``validation`` the parameters of the epoch with the lowest validation MSE are restored at the end and
     training stops early after ``patience`` epochs without improvement. A ``KeyboardInterrupt`` stops training
@@ -147,14 +173,14 @@ def fit_trajectories(
     try:
         for epoch in epochs:
             order = generator.permutation(len(train)) if batch_size < len(train) else np.arange(len(train))
-            mse_sum = penalty_sum = 0.0
+            mse_sum = penalty_sum = velocity_sum = 0.0
             for start in range(0, len(train), batch_size):
                 batch = train.subset(order[start : start + batch_size]) if batch_size < len(train) else train
                 step += 1
                 learning_rate = options.learning_rate * min(1.0, step / max(1, options.warmup_steps))
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate
-                mse, penalty = _checked_step(
+                mse, penalty, velocity_loss = _checked_step(
                     field,
                     regularizer,
                     optimizer,
@@ -162,16 +188,19 @@ def fit_trajectories(
                     lambda batch=batch: masked_mse(
                         predict_observations(field, batch, solver), batch.observed, batch.mask
                     ),
+                    velocity,
                 )
                 weight = len(batch) / len(train)
                 mse_sum, penalty_sum = mse_sum + weight * mse, penalty_sum + weight * penalty
+                velocity_sum += weight * velocity_loss
             val_mse = evaluate(field, validation, solver) if validation is not None else math.nan
+            total = mse_sum + penalty_sum + (0.0 if velocity is None else velocity_sum)
             for key, value in zip(
-                HISTORY_KEYS, (epoch, mse_sum + penalty_sum, mse_sum, penalty_sum, val_mse), strict=True
+                HISTORY_KEYS, (epoch, total, mse_sum, penalty_sum, velocity_sum, val_mse), strict=True
             ):
                 history[key].append(value)
             epochs.set_postfix(mse=f"{mse_sum:.4g}", val=f"{val_mse:.4g}", refresh=False)
-            score = val_mse if validation is not None else mse_sum + penalty_sum
+            score = val_mse if validation is not None else total
             if score < best_score:
                 best_score, best_state, since_best = score, copy.deepcopy(field.state_dict()), 0
             else:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import Literal
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .gates import HardConcreteGate
 from .layers import GatedLinear, GateMode
 
 ACTIVATIONS = {"elu": F.elu, "tanh": torch.tanh, "relu": F.relu, "softplus": F.softplus, "silu": F.silu}
@@ -44,6 +46,22 @@ class VectorField(nn.Module):
     resample_gates
         ``"solve"``: sampled gates are drawn once per solve by :meth:`prepare`; ``"evaluation"``: redrawn at every
         evaluation of the field while sampling (the released PathReg scheme; slower, for comparisons).
+    edge_gates
+        Give every (output, input) connection its own hard-concrete gate ``Z_e``: output ``i`` is computed from
+        the input masked by row ``i`` of ``Z_e`` (see Notes).
+    input_mask
+        Fixed ``(n_features, n_features)`` mask, row = output, column = input (or ``(n_features, n_inputs)``;
+        for ``order=2`` a square mask is applied to positions and velocities alike): output ``i`` may only
+        depend on inputs ``j`` with a non-zero ``input_mask[i, j]`` (prior knowledge, allowed regulators).
+    penalty_weights
+        Optional per-connection weights of the path penalties, same shape and orientation as ``input_mask``
+        (a soft prior: smaller weights for known connections). Stored with the model; the regularizer uses them.
+
+    Notes
+    -----
+    With edge gates or an input mask the network runs once per output on its own masked copy of the input
+    (``f_i(x) = MLP(m_i * x)_i``), so a cost of ``n_features`` times the plain network; the hidden layers are
+    shared by all outputs.
     """
 
     def __init__(
@@ -57,6 +75,9 @@ class VectorField(nn.Module):
         activation: str = "elu",
         initial_open: float = 0.99,
         resample_gates: Literal["solve", "evaluation"] = "solve",
+        edge_gates: bool = False,
+        input_mask: torch.Tensor | None = None,
+        penalty_weights: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         if order not in (1, 2):
@@ -78,9 +99,30 @@ class VectorField(nn.Module):
         if self.skip is not None:
             nn.init.zeros_(self.skip.weight)
         self.activation = ACTIVATIONS[activation]
+        self.edge_gate = HardConcreteGate((n_features, self.n_inputs), initial_open=initial_open) if edge_gates else None
+        self.register_buffer("input_mask", self._connection_matrix(input_mask, "input_mask"))
+        self.register_buffer("penalty_weights", self._connection_matrix(penalty_weights, "penalty_weights"))
+        self.clamped: torch.Tensor | None = None
         self._weights: list[torch.Tensor] = []
         self._gates: list[torch.Tensor | None] = []
         self._biases: list[torch.Tensor] = []
+        self._edge_mask: torch.Tensor | None = None
+
+    def _connection_matrix(self, matrix: torch.Tensor | None, name: str) -> torch.Tensor | None:
+        """A per-connection matrix as a float ``(n_features, n_inputs)`` tensor (square ones tiled for order 2)."""
+        if matrix is None:
+            return None
+        matrix = torch.as_tensor(matrix, dtype=torch.float32)
+        if matrix.shape == (self.n_features, self.n_features) and self.order == 2:
+            matrix = matrix.repeat(1, 2)
+        if matrix.shape != (self.n_features, self.n_inputs):
+            raise ValueError(f"{name} must have shape ({self.n_features}, {self.n_features}); got {tuple(matrix.shape)}")
+        return matrix
+
+    @property
+    def per_output_inputs(self) -> bool:
+        """Whether every output sees its own masked input (edge gates or an input mask)."""
+        return self.edge_gate is not None or self.input_mask is not None
 
     def prepare(self, *, sample: bool) -> None:
         """Compute the gated weights for the next solve, with sampled or deterministic gates."""
@@ -89,6 +131,19 @@ class VectorField(nn.Module):
         self._weights = [weight for weight, _ in pairs]
         self._gates = [gates for _, gates in pairs]
         self._biases = [layer.bias for layer in self.layers]
+        self._edge_mask = self.connection_mask(sample=sample)
+
+    def restrict(self, strength: torch.Tensor) -> torch.Tensor:
+        """``(n_features, n_inputs)`` strengths times the connection mask of the current solve (if any)."""
+        return strength if self._edge_mask is None else strength * self._edge_mask
+
+    def connection_mask(self, *, sample: bool) -> torch.Tensor | None:
+        """``(n_features, n_inputs)`` product of the edge gates and the input mask (``None`` without either)."""
+        mask = self.input_mask
+        if self.edge_gate is not None:
+            gates = self.edge_gate(sample)
+            mask = gates if mask is None else gates * mask
+        return mask
 
     @property
     def current_weights(self) -> list[torch.Tensor]:
@@ -106,12 +161,18 @@ class VectorField(nn.Module):
     def network(self, state: torch.Tensor) -> torch.Tensor:
         """The MLP (plus skip connection) on a batch of network inputs ``(..., n_inputs)``."""
         weights, biases = self.current_weights, self._biases
-        hidden = state
-        for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
-            hidden = self.activation(F.linear(hidden, weight, bias))
-        out = F.linear(hidden, weights[-1], biases[-1])
+        if self._edge_mask is None:
+            hidden = state
+            for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
+                hidden = self.activation(F.linear(hidden, weight, bias))
+            out = F.linear(hidden, weights[-1], biases[-1])
+        else:
+            hidden = state.unsqueeze(-2) * self._edge_mask  # (..., n_features, n_inputs): one input per output
+            for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
+                hidden = self.activation(F.linear(hidden, weight, bias))
+            out = (hidden * weights[-1]).sum(-1) + biases[-1]
         if self.skip is not None:
-            out = out + self.skip(state)
+            out = out + F.linear(state, self.restrict(self.skip.weight))
         return out
 
     def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
@@ -119,6 +180,18 @@ class VectorField(nn.Module):
         if self.resample_every_evaluation and self._sampling:
             self.prepare(sample=True)
         if self.order == 1:
-            return self.network(state)
-        velocity = state[..., self.n_features :]
-        return torch.cat([velocity, self.network(state)], dim=-1)
+            derivative = self.network(state)
+        else:
+            derivative = torch.cat([state[..., self.n_features :], self.network(state)], dim=-1)
+        if self.clamped is not None:
+            derivative = derivative.masked_fill(self.clamped, 0.0)
+        return derivative
+
+    @contextmanager
+    def clamping(self, features: torch.Tensor) -> Iterator[None]:
+        """Hold the given features (a boolean ``(n_features,)`` mask) constant while the context is active."""
+        self.clamped = features.repeat(self.order)
+        try:
+            yield
+        finally:
+            self.clamped = None

@@ -13,12 +13,15 @@ from ..vector_field import VectorField
 REGULARIZERS: dict[str, type[Regularizer]] = {}
 
 
-def mean_path_product(matrices: Sequence[torch.Tensor]) -> torch.Tensor:
+def mean_path_product(matrices: Sequence[torch.Tensor], weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean entry of ``A_L ... A_1`` for non-negative ``A_l`` of shape ``(out_l, in_l)``, in layer order.
 
-    Computed as ``1^T A_L ... A_1 1 / (out_L * in_1)`` with vector-matrix products (``O(sum of sizes)``),
-    never forming the ``(out_L, in_1)`` product.
+    Without ``weights`` computed as ``1^T A_L ... A_1 1 / (out_L * in_1)`` with vector-matrix products
+    (``O(sum of sizes)``), never forming the ``(out_L, in_1)`` product. With ``(out_L, in_1)`` ``weights``
+    (per-connection penalty weights of a soft prior) the mean of ``weights * A_L ... A_1``.
     """
+    if weights is not None:
+        return (weights * path_product(matrices)).mean()
     vector = torch.ones(matrices[-1].shape[0], dtype=matrices[-1].dtype, device=matrices[-1].device)
     for matrix in reversed(matrices):
         vector = vector @ matrix
@@ -52,6 +55,8 @@ class Regularizer:
     sample_gates: bool = False
     #: What the regularizer sparsifies: ``"weight"``, ``"feature"`` or ``"none"``.
     sparsity: ClassVar[Literal["weight", "feature", "none"]] = "none"
+    #: Whether the penalty can weight input-output connections (a soft prior, ``field.penalty_weights``).
+    weighs_connections: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,11 +86,11 @@ class Regularizer:
         """Non-negative ``(n_features, n_inputs)`` input-output strengths (row = output, column = input).
 
         Default: the path product of the absolute gated weights with deterministic gates,
-        ``|W_L Z_L| ... |W_1 Z_1|``: entry ``(i, j)`` is zero exactly when no path connects input ``j`` to
-        output ``i``.
+        ``|W_L Z_L| ... |W_1 Z_1|``, times the field's connection mask (edge gates, input mask) when it has one:
+        entry ``(i, j)`` is zero exactly when no open path connects input ``j`` to output ``i``.
         """
         field.prepare(sample=False)
-        return path_product([weight.abs() for weight in field.current_weights])
+        return field.restrict(path_product([weight.abs() for weight in field.current_weights]))
 
     def config(self) -> dict[str, Any]:
         """JSON-able options that rebuild this regularizer with ``make_regularizer(**config)``."""

@@ -9,11 +9,15 @@ from .base import Regularizer, mean_path_product
 
 
 class CNODE(Regularizer):
-    """``lambda * mean(|W_L| ... |W_1|)``, computed with vector-matrix products (feature sparsity)."""
+    """``lambda * mean(|W_L| ... |W_1|)``, computed with vector-matrix products (feature sparsity).
+
+    With a soft prior (``field.penalty_weights``) the mean is weighted per input-output connection.
+    """
 
     name = "cnode"
     sparsity = "feature"
     default_lam = 0.1
+    weighs_connections = True
 
     def penalty(self, field: VectorField) -> torch.Tensor:
-        return self.lam * mean_path_product([layer.weight.abs() for layer in field.layers])
+        return self.lam * mean_path_product([layer.weight.abs() for layer in field.layers], field.penalty_weights)

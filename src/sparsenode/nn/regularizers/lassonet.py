@@ -89,7 +89,7 @@ class LassoNet(Regularizer):
     @torch.no_grad()
     def dependencies(self, field: VectorField) -> torch.Tensor:
         field.prepare(sample=False)
-        return field.skip.weight.abs() + path_product([weight.abs() for weight in field.current_weights])
+        return field.restrict(field.skip.weight.abs() + path_product([weight.abs() for weight in field.current_weights]))
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "hierarchy": self.hierarchy}

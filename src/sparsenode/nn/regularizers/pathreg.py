@@ -25,6 +25,10 @@ class PathReg(Regularizer):
         ``"unit"`` (as released): one gate per input unit of every layer, broadcast over the layer;
         ``(Z_L ... Z_1)_ij`` is then the same for every output ``i``, so the gate term selects input features
         globally and prunes hidden units.
+        ``"edge"``: the paper's input-output connection taken literally: no gates in the layers but one gate per
+        (output, input) pair, output ``i`` seeing only the inputs its gates let through; the gate term is the
+        mean open probability of these gates and the dependencies are those probabilities (times a fixed input
+        mask, if any).
     gate_weight
         Relative weight of the gate term (0.1 as released).
     normalize
@@ -45,12 +49,14 @@ class PathReg(Regularizer):
     -----
     ``PathReg(lam, gates="unit", normalize=False, sample_gates=True)`` is the released penalty. Dependencies
     are the path product of the absolute gated weights with deterministic gates (per output, unlike the
-    released gate-only product); a closed gate on every path gives an exact zero.
+    released gate-only product); a closed gate on every path gives an exact zero. With a soft prior
+    (``field.penalty_weights``) both path means are weighted per input-output connection.
     """
 
     name = "pathreg"
     sparsity = "feature"
     default_lam = 0.1
+    weighs_connections = True
 
     def __init__(
         self,
@@ -63,17 +69,23 @@ class PathReg(Regularizer):
         sample_gates: bool = False,
     ) -> None:
         super().__init__(lam)
-        if gates not in ("unit", "weight"):
-            raise ValueError(f"PathReg gates={gates!r} must be 'unit' or 'weight'")
+        if gates not in ("unit", "weight", "edge"):
+            raise ValueError(f"PathReg gates={gates!r} must be 'unit', 'weight' or 'edge'")
         self.gates, self.gate_weight, self.normalize = gates, float(gate_weight), bool(normalize)
         self.initial_open, self.sample_gates = float(initial_open), bool(sample_gates)
 
     @property
     def gate_mode(self) -> GateMode:
-        return self.gates
+        return "none" if self.gates == "edge" else self.gates
 
     def field_options(self) -> dict[str, Any]:
-        return {**super().field_options(), "initial_open": self.initial_open}
+        return {**super().field_options(), "initial_open": self.initial_open, "edge_gates": self.gates == "edge"}
+
+    @staticmethod
+    def edge_open_probability(field: VectorField) -> torch.Tensor:
+        """Open probability of every edge gate times the field's fixed input mask (if any)."""
+        probability = field.edge_gate.open_probability()
+        return probability if field.input_mask is None else probability * field.input_mask
 
     def gate_matrices(self, field: VectorField) -> list[torch.Tensor]:
         """``Z_l`` as ``(out_l, in_l)`` matrices: the current solve's gates when they are sampled, else the
@@ -83,12 +95,23 @@ class PathReg(Regularizer):
         return [layer.gate_matrix(layer.gate.open_probability()) for layer in field.layers]
 
     def penalty(self, field: VectorField) -> torch.Tensor:
-        weight_paths = mean_path_product([layer.weight.abs() for layer in field.layers])
+        weights = field.penalty_weights
+        weight_paths = mean_path_product([layer.weight.abs() for layer in field.layers], weights)
+        if self.gates == "edge":
+            open_edges = self.edge_open_probability(field)
+            gate_paths = (open_edges if weights is None else open_edges * weights).mean()
+            return self.lam * (weight_paths + self.gate_weight * gate_paths)
         matrices = self.gate_matrices(field)
-        gate_paths = mean_path_product(matrices)
+        gate_paths = mean_path_product(matrices, weights)
         if self.normalize:
             gate_paths = gate_paths / math.prod(matrix.shape[1] for matrix in matrices[1:])
         return self.lam * (weight_paths + self.gate_weight * gate_paths)
+
+    @torch.no_grad()
+    def dependencies(self, field: VectorField) -> torch.Tensor:
+        if self.gates == "edge":
+            return self.edge_open_probability(field)
+        return super().dependencies(field)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "gates": self.gates, "gate_weight": self.gate_weight,
