@@ -195,7 +195,7 @@ def test_same_seed_same_model_other_seed_other_model(linear: tuple) -> None:
 def test_history_keys_and_validation(linear: tuple) -> None:
     X, t, _ = linear
     model = SparseNODE("cnode", validation_fraction=0.3, **TINY).fit(X, t)
-    assert set(model.history_) == set(HISTORY_KEYS) == {"epoch", "loss", "mse", "penalty", "val_mse"}
+    assert set(model.history_) == set(HISTORY_KEYS) == {"epoch", "loss", "mse", "penalty", "velocity", "val_mse"}
     assert all(len(values) == TINY["epochs"] for values in model.history_.values())
     assert np.all(np.isfinite(model.history_["val_mse"]))
     no_validation = SparseNODE("cnode", **TINY).fit(X, t)

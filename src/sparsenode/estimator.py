@@ -5,7 +5,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from . import io
 from .nn.regularizers import Regularizer, make_regularizer
 from .nn.solve import SolverOptions, TrajectoryBatch, masked_mse, predict_observations
-from .nn.train import DerivativeData, TrainingOptions, fit_trajectories, warm_start
+from .nn.train import DerivativeData, TrainingOptions, VelocityData, fit_trajectories, warm_start
 from .nn.vector_field import VectorField
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,25 @@ def segments(
             cut_values.append(x[start : start + length])
             cut_times.append(times_k[start : start + length] - times_k[start])
     return cut_values, cut_times
+
+
+def regulator_mask(regulators: ArrayLike, n_features: int) -> np.ndarray:
+    """``regulators`` (a boolean ``(n_features,)`` mask or integer indices) as a boolean mask."""
+    values = np.asarray(regulators)
+    if values.dtype == bool:
+        if values.shape != (n_features,):
+            raise ValueError(f"regulators as a boolean mask must have shape ({n_features},); got {values.shape}")
+        mask = values.copy()
+    elif values.ndim == 1 and np.issubdtype(values.dtype, np.integer):
+        if values.size and (values.min() < -n_features or values.max() >= n_features):
+            raise ValueError(f"regulators: indices must be in [0, {n_features}); got {values.tolist()[:10]}")
+        mask = np.zeros(n_features, dtype=bool)
+        mask[values] = True
+    else:
+        raise TypeError(f"regulators must be a boolean mask or integer indices; got dtype {values.dtype}")
+    if not mask.any():
+        raise ValueError("regulators selects no feature; give at least one regulator")
+    return mask
 
 
 class NotFittedError(RuntimeError):
@@ -178,6 +198,16 @@ class SparseNODE:
         features (from finite differences), so that ``lam`` means the same for slow and fast dynamics;
         ``"duration"`` the longest trajectory's duration (robust for dense, noisy observations such as cells
         along a pseudotime, whose finite differences overstate the rate); or a positive number.
+    prior_mode
+        How :meth:`fit`'s ``prior`` network is used: ``"mask"`` (a target may only depend on its prior regulators
+        and itself) or ``"penalty"`` (a soft prior: the path penalty of prior connections is multiplied by
+        ``prior_weight``, all others by 1; needs ``"cnode"`` or ``"pathreg"``).
+    prior_weight
+        Penalty weight of prior connections with ``prior_mode="penalty"``, in ``[0, 1]``.
+    velocity_weight
+        Weight of the velocity term when :meth:`fit` gets ``velocity``: ``velocity_weight * mean(1 - cos(f(x),
+        v))`` over the observed states ``x`` with a velocity estimate ``v`` (directions only, so ``v`` may be in
+        any time unit, as RNA velocity is).
     segment_points
         Multiple shooting: train on overlapping segments of this many points (stride half of it), each integrated
         from its own observed start, instead of whole trajectories from their first points. Helps when
@@ -241,6 +271,9 @@ class SparseNODE:
         resample_gates: str = "solve",
         time_unit: float | str = "rate",
         segment_points: int | None = None,
+        prior_mode: str = "mask",
+        prior_weight: float = 0.1,
+        velocity_weight: float = 0.1,
         standardize: bool = True,
         seed: int = 0,
         device: str = "auto",
@@ -254,6 +287,7 @@ class SparseNODE:
         self.patience, self.warm_start_epochs = patience, warm_start_epochs
         self.validation_fraction, self.initial_points = validation_fraction, initial_points
         self.resample_gates, self.time_unit, self.segment_points = resample_gates, time_unit, segment_points
+        self.prior_mode, self.prior_weight, self.velocity_weight = prior_mode, prior_weight, velocity_weight
         self.standardize, self.seed, self.device, self.progress = standardize, seed, device, progress
         self._validate_params()
 
@@ -283,6 +317,13 @@ class SparseNODE:
             isinstance(self.time_unit, int | float) and np.isfinite(self.time_unit) and self.time_unit > 0
         ):
             raise ValueError(f"time_unit={self.time_unit!r} must be 'rate', 'duration' or a positive number")
+        if self.prior_mode not in ("mask", "penalty"):
+            raise ValueError(f"prior_mode={self.prior_mode!r} must be 'mask' or 'penalty'")
+        if not (isinstance(self.prior_weight, int | float) and 0.0 <= self.prior_weight <= 1.0):
+            raise ValueError(f"prior_weight={self.prior_weight!r} must be a number in [0, 1]")
+        if not (isinstance(self.velocity_weight, int | float) and np.isfinite(self.velocity_weight)
+                and self.velocity_weight >= 0):
+            raise ValueError(f"velocity_weight={self.velocity_weight!r} must be a finite number >= 0")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -293,14 +334,49 @@ class SparseNODE:
         self._new_field(1, regularizer)
         resolve_device(self.device)
 
-    def _new_field(self, n_features: int, regularizer: Regularizer) -> VectorField:
-        """A freshly initialised vector field with this estimator's architecture and the regularizer's gates."""
+    def _new_field(
+        self, n_features: int, regularizer: Regularizer, connections: dict[str, np.ndarray | None] | None = None
+    ) -> VectorField:
+        """A freshly initialised vector field with this estimator's architecture and the regularizer's gates;
+        ``connections``: its ``input_mask`` and ``penalty_weights``."""
         return VectorField(n_features, hidden=self.hidden, order=self.order, activation=self.activation,
-                           resample_gates=self.resample_gates, **regularizer.field_options())
+                           resample_gates=self.resample_gates, **regularizer.field_options(), **(connections or {}))
+
+    def _connections(
+        self, n_features: int, regulators: ArrayLike | None, prior: ArrayLike | None, regularizer: Regularizer
+    ) -> dict[str, np.ndarray | None]:
+        """``input_mask`` and ``penalty_weights`` of the field from :meth:`fit`'s ``regulators`` and ``prior``."""
+        allowed = np.ones((n_features, n_features), dtype=bool)
+        weights = None
+        if regulators is not None:
+            allowed &= regulator_mask(regulators, n_features)[None, :]
+        if prior is not None:
+            known = np.asarray(prior, dtype=np.float64)
+            if known.shape != (n_features, n_features) or not np.isfinite(known).all():
+                raise ValueError(f"prior must be a finite ({n_features}, {n_features}) array (row = target, "
+                                 f"column = regulator, non-zero = known edge); got shape {known.shape}")
+            known = known != 0
+            if self.prior_mode == "mask":
+                allowed &= known
+            elif not regularizer.weighs_connections:
+                raise ValueError(f"prior_mode='penalty' needs a path penalty (regularization 'cnode' or 'pathreg'), "
+                                 f"not {self.regularization!r}; use prior_mode='mask'")
+            else:
+                np.fill_diagonal(known, True)
+                weights = np.where(known, float(self.prior_weight), 1.0)
+        np.fill_diagonal(allowed, True)
+        return {"input_mask": None if allowed.all() else allowed, "penalty_weights": weights}
 
     # ------------------------------------------------------------------ fitting
     def fit(
-        self, X: ArrayLike, t: ArrayLike, *, validation: tuple[ArrayLike, ArrayLike] | None = None
+        self,
+        X: ArrayLike,
+        t: ArrayLike,
+        *,
+        validation: tuple[ArrayLike, ArrayLike] | None = None,
+        regulators: ArrayLike | None = None,
+        prior: ArrayLike | None = None,
+        velocity: ArrayLike | None = None,
     ) -> SparseNODE:
         """Fit the vector field to observed trajectories.
 
@@ -314,19 +390,32 @@ class SparseNODE:
             scale, non-decreasing within each trajectory.
         validation
             Optional held-out ``(X_val, t_val)`` used for early stopping and to keep the best epoch.
+        regulators
+            Features allowed as inputs (e.g. transcription factors), as a boolean ``(d,)`` mask or integer
+            indices: every other feature can only influence itself. ``None``: all.
+        prior
+            ``(d, d)`` prior network, row = target, column = regulator, non-zero = known edge; used as a hard
+            mask or a soft penalty weight (see ``prior_mode``). Self-dependence (e.g. decay) is always allowed.
+        velocity
+            Velocity estimates at the observed points (e.g. RNA velocity), shaped like ``X`` (NaN: none); adds
+            the velocity term (see ``velocity_weight``). First-order models only.
 
         Returns
         -------
         The fitted estimator.
         """
         values, times = as_trajectories(X, t)
+        regularizer = make_regularizer(self.regularization, self.lam, **self.regularization_options)
+        connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
+        velocities = self._check_velocity(velocity, values)
         self._set_scaling(values, times)
         scaled = [self._scale_values(x) for x in values]
+        velocity_data = None if velocities is None else self._velocity_data(scaled, velocities, device=resolve_device(self.device))
         shifted = [self._scale_time(times_k) for times_k in times]
         device = resolve_device(self.device)
         rng = np.random.default_rng(self.seed)
         self.solver_ = self._solver_options(shifted)
-        self.regularizer_ = make_regularizer(self.regularization, self.lam, **self.regularization_options)
+        self.regularizer_ = regularizer
         if self.segment_points is not None:
             scaled, shifted = segments(scaled, shifted, self.segment_points)
         train = TrajectoryBatch.from_arrays(scaled, shifted, self._initial_states(scaled, shifted), device=device)
@@ -343,7 +432,7 @@ class SparseNODE:
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
-            self.field_ = self._new_field(self.n_features_in_, self.regularizer_).to(device)
+            self.field_ = self._new_field(self.n_features_in_, self.regularizer_, connections).to(device)
             derivatives = self._derivative_data(scaled, shifted, device) if self.warm_start_epochs else None
             if derivatives is not None:
                 warm_start(self.field_, self.regularizer_, derivatives, options)
@@ -351,11 +440,41 @@ class SparseNODE:
                 logger.warning("no trajectory has 2 distinct time points without missing values; no warm start")
             self.history_ = fit_trajectories(
                 self.field_, self.regularizer_, train, self.solver_, options, validation=validation_batch,
-                generator=rng,
+                velocity=velocity_data, generator=rng,
             )
         logger.info("fitted %s on %d trajectories, %d features", self.regularization, len(values),
                     self.n_features_in_)
         return self
+
+    def _check_velocity(self, velocity: ArrayLike | None, values: list[np.ndarray]) -> list[np.ndarray] | None:
+        """``fit``'s ``velocity`` as a list shaped like the trajectories (``None`` stays ``None``)."""
+        if velocity is None:
+            return None
+        if self.order != 1:
+            raise ValueError("velocity supervision needs a first-order model (order=1)")
+        if isinstance(velocity, np.ndarray) or not isinstance(velocity, Sequence):
+            velocity = np.asarray(velocity, dtype=np.float64)
+            velocity = list(velocity[None] if velocity.ndim == 2 else velocity)
+        velocities = [np.asarray(v, dtype=np.float64) for v in velocity]
+        shapes = [v.shape for v in velocities]
+        expected = [x.shape for x in values]
+        if shapes != expected:
+            raise ValueError(f"velocity must have the shape of X (per trajectory {expected[:3]}...); got {shapes[:3]}")
+        if not any(np.isfinite(v).any() for v in velocities):
+            raise ValueError("velocity holds no finite value")
+        return velocities
+
+    def _velocity_data(
+        self, scaled: list[np.ndarray], velocities: list[np.ndarray], *, device: torch.device
+    ) -> VelocityData:
+        """Observed states with standardised velocities; features without a velocity are masked out, points
+        without a state or any velocity dropped."""
+        states, targets = np.concatenate(scaled), np.concatenate(velocities) / self.feature_std_
+        known = np.isfinite(targets)
+        rows = np.isfinite(states).all(axis=1) & known.any(axis=1)
+        as_tensor = lambda array: torch.as_tensor(array[rows], dtype=torch.float32, device=device)
+        return VelocityData(as_tensor(states), as_tensor(np.where(known, targets, 0.0)), as_tensor(known.astype(np.float32)),
+                            float(self.velocity_weight))
 
     def _set_scaling(self, values: list[np.ndarray], times: list[np.ndarray]) -> None:
         stacked = np.concatenate(values)
@@ -495,7 +614,9 @@ class SparseNODE:
     def _device(self) -> torch.device:
         return next(self.field_.parameters()).device
 
-    def predict(self, x0: np.ndarray, t: ArrayLike, *, v0: np.ndarray | None = None) -> np.ndarray | list[np.ndarray]:
+    def predict(
+        self, x0: np.ndarray, t: ArrayLike, *, v0: np.ndarray | None = None, clamp: Mapping[int, float] | None = None
+    ) -> np.ndarray | list[np.ndarray]:
         """Integrate trajectories from initial states.
 
         Parameters
@@ -508,6 +629,10 @@ class SparseNODE:
             Output times: shared ``(n_time,)``, ``(n_traj, n_time)`` or a list of per-trajectory arrays.
         v0
             Initial velocities ``(n_traj, d)`` for ``order=2`` when ``x0`` holds states, not frames.
+        clamp
+            In-silico perturbation: ``{feature index: value}`` (input units). These features start at the value
+            and stay there (their derivative is held at 0; knock-out: 0 or the feature's minimum,
+            over-expression: a high value), so the prediction shows how the others respond.
 
         Returns
         -------
@@ -538,10 +663,33 @@ class SparseNODE:
                     raise ValueError("order=2 needs v0 (initial velocities) or x0 as (n_traj, k, d) first frames")
                 v0 = np.broadcast_to(np.asarray(v0, dtype=np.float64), x0.shape)
                 initial = np.concatenate([initial, (v0 * self.time_scale_ / self.feature_std_)], axis=1)
-        predictions = self._integrate(initial.astype(np.float32), shifted)
+        clamped = self._clamped_features(clamp)
+        if clamped.any():
+            d = self.n_features_in_
+            values = np.zeros(d)
+            for index, value in (clamp or {}).items():
+                values[index] = value
+            initial = initial.copy()
+            initial[:, :d][:, clamped] = self._scale_values(values[None])[0, clamped]
+            if self.order == 2:
+                initial[:, d:][:, clamped] = 0.0
+        holding = self.field_.clamping(torch.as_tensor(clamped, device=self._device)) if clamped.any() else nullcontext()
+        with holding:
+            predictions = self._integrate(initial.astype(np.float32), shifted)
         predictions = [p * self.feature_std_ + self.feature_mean_ for p in predictions]
         lengths = {len(p) for p in predictions}
         return np.stack(predictions) if len(lengths) == 1 else predictions
+
+    def _clamped_features(self, clamp: Mapping[int, float] | None) -> np.ndarray:
+        """Boolean ``(d,)`` mask of the features ``clamp`` holds constant (validated)."""
+        clamped = np.zeros(self.n_features_in_, dtype=bool)
+        for index, value in (clamp or {}).items():
+            if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < self.n_features_in_:
+                raise ValueError(f"clamp: feature index {index!r} must be an integer in [0, {self.n_features_in_})")
+            if not isinstance(value, int | float | np.number) or not np.isfinite(value):
+                raise ValueError(f"clamp: value {value!r} of feature {index} must be a finite number")
+            clamped[index] = True
+        return clamped
 
     @torch.no_grad()
     def _integrate(self, initial: np.ndarray, shifted: list[np.ndarray]) -> list[np.ndarray]:
@@ -590,6 +738,37 @@ class SparseNODE:
                 weights.append(self.field_.skip.weight.cpu().numpy())
         return weights
 
+    def _network_inputs(self, states: np.ndarray) -> np.ndarray:
+        """``(n, d)`` or ``(n, 2 d)`` states in input units as float32 network inputs (internal units)."""
+        d = self.n_features_in_
+        states = np.asarray(states, dtype=np.float64)
+        if states.ndim != 2 or states.shape[1] not in {d, self.order * d}:
+            raise ValueError(f"states must be (n, {d}) (or (n, {2 * d}) for order 2); got {states.shape}")
+        scaled = self._scale_values(states[:, :d])
+        if self.order == 2:
+            velocity = states[:, d:] if states.shape[1] == 2 * d else np.zeros_like(states[:, :d])
+            scaled = np.concatenate([scaled, (velocity * self.time_scale_ / self.feature_std_).astype(np.float32)], 1)
+        return scaled
+
+    def derivatives(self, states: np.ndarray) -> np.ndarray:
+        """The fitted vector field at ``states``: ``dx/dt`` (order 1) or ``d²x/dt²`` (order 2), input units.
+
+        Parameters
+        ----------
+        states
+            ``(n, d)`` states (order 2: positions with velocity 0, or ``(n, 2 d)`` positions and velocities).
+
+        Returns
+        -------
+        ``(n, d)`` time derivatives in the input's units per unit of ``t`` (per unit squared for order 2).
+        """
+        self._check_fitted()
+        inputs = torch.as_tensor(self._network_inputs(states), device=self._device)
+        with torch.no_grad():
+            self.field_.prepare(sample=False)
+            output = self.field_.network(inputs).cpu().numpy().astype(np.float64)
+        return output * self.feature_std_ / self.time_scale_**self.order
+
     def jacobian(self, states: np.ndarray, *, chunk_size: int | None = None) -> np.ndarray:
         """Signed mean Jacobian ``d f_i / d x_j`` (row = target ``i``, column = input ``j``) in input units.
 
@@ -602,13 +781,7 @@ class SparseNODE:
         """
         self._check_fitted()
         d = self.n_features_in_
-        states = np.asarray(states, dtype=np.float64)
-        if states.ndim != 2 or states.shape[1] not in {d, self.order * d}:
-            raise ValueError(f"states must be (n, {d}) (or (n, {2 * d}) for order 2); got {states.shape}")
-        scaled = self._scale_values(states[:, :d])
-        if self.order == 2:
-            velocity = states[:, d:] if states.shape[1] == 2 * d else np.zeros_like(states[:, :d])
-            scaled = np.concatenate([scaled, (velocity * self.time_scale_ / self.feature_std_).astype(np.float32)], 1)
+        scaled = self._network_inputs(states)
         chunk_size = chunk_size or max(1, int(2e7 // (d * d * self.order)))
         self.field_.prepare(sample=False)
         jacobian_of_state = torch.func.vmap(torch.func.jacrev(self.field_.network))
@@ -650,7 +823,8 @@ class SparseNODE:
             model.solver_ = SolverOptions(model.solver, float(config["step_size"]), model.rtol, model.atol,
                                           model.max_steps)
             model.regularizer_ = make_regularizer(model.regularization, model.lam, **model.regularization_options)
-            model.field_ = model._new_field(model.n_features_in_, model.regularizer_)
+            connections = {name: arrays.get(f"weights.{name}") for name in ("input_mask", "penalty_weights")}
+            model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
             state = {k.removeprefix("weights."): torch.as_tensor(v) for k, v in arrays.items() if k.startswith("weights.")}
             model.field_.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as error:
