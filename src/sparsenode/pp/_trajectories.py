@@ -115,6 +115,35 @@ class Trajectories:
         """
         return self.cells[k], self.cell_to_point[k]
 
+    def point_means(self, values: np.ndarray) -> list[np.ndarray]:
+        """Average per-cell values (e.g. a velocity layer) over the cells of every trajectory point.
+
+        Parameters
+        ----------
+        values
+            Array ``(n_obs, n_genes)``: one row per cell of the AnnData the trajectories were built from, one
+            column per trajectory gene (NaN: unknown, left out of the means).
+
+        Returns
+        -------
+        Per trajectory, float64 array ``(n_k, n_genes)`` of point means (NaN where no cell of the point has a
+        value), in the units of ``values``.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != self.n_genes:
+            raise ValueError(f"values must be (n_obs, {self.n_genes}); got {values.shape}")
+        means = []
+        for k in range(self.n_trajectories):
+            cells, points = self.point_of_cells(k)
+            known = np.isfinite(values[cells])
+            total = np.zeros((len(self.time[k]), self.n_genes))
+            count = np.zeros_like(total)
+            np.add.at(total, points, np.where(known, values[cells], 0.0))
+            np.add.at(count, points, known)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means.append(total / count)
+        return means
+
     def scale_expression(self, k: int, values: npt.ArrayLike) -> np.ndarray:
         """Convert expression of trajectory ``k`` from input units to scaled units.
 

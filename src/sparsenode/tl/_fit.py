@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from .._keys import ORIENTATION, Keys
 from .._uns import from_h5ad_value, to_h5ad_value
@@ -15,6 +16,7 @@ from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
 from ..pp import Trajectories, trajectories
 from ._parallel import FitTask, check_n_jobs, run_tasks
+from ._prior import connection_constraints, recorded_selection
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -175,9 +177,13 @@ def write_results(adata: AnnData, keys: Keys, varp: dict[str, np.ndarray], uns: 
 
 
 def bootstrap_tasks(
-    params: dict[str, Any], X: list[np.ndarray], t: list[np.ndarray], *, n_models: int, seed: int
+    params: dict[str, Any], X: list[np.ndarray], t: list[np.ndarray], *, n_models: int, seed: int,
+    fit_kwargs: dict[str, Any] | None = None,
 ) -> list[FitTask]:
-    """One fit per bootstrap resample of the points of every trajectory (see :func:`fit`, ``n_models``)."""
+    """One fit per bootstrap resample of the points of every trajectory (see :func:`fit`, ``n_models``);
+    ``fit_kwargs`` (:meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>` arguments) go to every fit, a ``velocity``
+    resampled like the points."""
+    fit_kwargs = fit_kwargs or {}
     tasks = []
     for replicate in np.random.SeedSequence(seed).spawn(n_models):
         resample_seed, model_seed = replicate.spawn(2)
@@ -187,6 +193,8 @@ def bootstrap_tasks(
             params={**params, "seed": int(model_seed.generate_state(1)[0])},
             X=[values[pick] for values, pick in zip(X, picks, strict=True)],
             t=[times[pick] for times, pick in zip(t, picks, strict=True)],
+            fit_kwargs=fit_kwargs if fit_kwargs.get("velocity") is None else {
+                **fit_kwargs, "velocity": [v[pick] for v, pick in zip(fit_kwargs["velocity"], picks, strict=True)]},
         ))
     return tasks
 
@@ -198,6 +206,25 @@ def edge_frequency(dependencies: Sequence[np.ndarray], *, threshold: float = EDG
     """
     present = [np.abs(matrix) > threshold * np.abs(matrix).max() for matrix in dependencies]
     return np.mean(present, axis=0)
+
+
+def point_velocities(adata: AnnData, trajs: Trajectories, velocity_key: str | None) -> list[np.ndarray] | None:
+    """Velocities of the layer ``velocity_key`` averaged per trajectory point, in the trajectories' scaled
+    units (``None`` without a key)."""
+    if velocity_key is None:
+        return None
+    if not isinstance(velocity_key, str) or velocity_key not in adata.layers:
+        raise KeyError(f"velocity_key={velocity_key!r} is not a layer of adata (layers: {list(adata.layers)}); "
+                       "compute RNA velocity first, e.g. scvelo.tl.velocity(adata)")
+    layer = adata.layers[velocity_key]
+    positions = adata.var_names.get_indexer(trajs.genes)
+    values = layer[:, positions]
+    values = values.toarray() if hasattr(values, "toarray") else np.asarray(values)
+    means = trajs.point_means(values)
+    velocities = [mean / trajs.scale[k] for k, mean in enumerate(means)]
+    if not any(np.isfinite(v).any() for v in velocities):
+        raise ValueError(f"adata.layers[{velocity_key!r}] holds no finite velocity for the fitted genes")
+    return velocities
 
 
 def check_positive_int(name: str, value: Any) -> None:
@@ -219,6 +246,9 @@ def fit(
     trim: tuple[int, int] | None = None,
     regularization: str = "pathreg",
     lam: float | None = None,
+    regulators: Sequence[str] | np.ndarray | str | None = None,
+    prior: str | pd.DataFrame | np.ndarray | None = None,
+    velocity_key: str | None = None,
     validation_fraction: float = 0.1,
     initial_points: int = 5,
     key_added: str = "sparsenode",
@@ -261,6 +291,21 @@ def fit(
         One of ``"none"``, ``"l1"``, ``"l0"``, ``"cnode"``, ``"group_lasso"``, ``"lassonet"``, ``"pathreg"``.
     lam
         Regularization strength; ``None`` uses :class:`~sparsenode.SparseNODE`'s default.
+    regulators
+        Genes allowed as regulators (e.g. transcription factors): gene names, a boolean mask over
+        ``var_names`` or the name of a boolean ``adata.var`` column. Other genes can only influence themselves
+        (self-dependence, e.g. decay, is always allowed). ``None``: every fitted gene.
+    prior
+        Prior network: a ``varp`` key, a DataFrame of edges (``regulator``/``target`` columns, as
+        :func:`~sparsenode.tl.edges` returns) or an array (all or fitted genes), row = target, column = regulator,
+        non-zero = known edge. Used as a hard mask (default) or, with ``prior_mode="penalty"`` (a
+        :class:`~sparsenode.SparseNODE` argument), as a soft one: the path penalty of known edges is
+        multiplied by ``prior_weight`` (default 0.1).
+    velocity_key
+        Layer of RNA velocities (scvelo's ``"velocity"``): adds a loss term that aligns the direction of ``f`` at
+        every trajectory point with the mean velocity of its cells (``velocity_weight`` of
+        :class:`~sparsenode.SparseNODE`, default 0.1; genes without velocity, NaN in scvelo, are left out).
+        Use it with ``time_key="latent_time"`` (scvelo's) or any pseudotime.
     validation_fraction
         Share of the trajectory points held out at random for validation and early stopping.
     initial_points
@@ -314,13 +359,17 @@ def fit(
                           initial_points=initial_points, seed=seed, model_kwargs=model_kwargs)
     trajs = trajectories(adata, time_key=time_key, lineage_key=lineage_key, batch_key=batch_key, layer=layer,
                          genes=genes, n_bins=n_bins, scale=scale, trim=trim)
+    fit_kwargs = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
+    fit_kwargs["velocity"] = point_velocities(adata, trajs, velocity_key)
     X, t = trajs.to_arrays()
-    replicates = bootstrap_tasks(params, X, t, n_models=n_models, seed=seed) if n_models > 1 else []
+    replicates = (bootstrap_tasks(params, X, t, n_models=n_models, seed=seed, fit_kwargs=fit_kwargs)
+                  if n_models > 1 else [])
 
     logger.info("fitting %s on %d trajectories x %d genes", regularization, len(trajs), trajs.n_genes)
-    model = SparseNODE(**params).fit(X, t)
+    model = SparseNODE(**params).fit(X, t, **fit_kwargs)
     recorded = recorded_params(trajs, regularization, model, model_kwargs, key_added=key_added, n_models=n_models,
-                               n_jobs=n_jobs, copy=copy)
+                               n_jobs=n_jobs, copy=copy, regulators=recorded_selection(regulators),
+                               prior=recorded_selection(prior), velocity_key=velocity_key)
     varp, uns = result_slots(adata, keys, model, trajs, recorded, fit_metrics(model, X, t))
     if replicates:
         logger.info("fitting %d bootstrap replicates (n_jobs=%d)", n_models, n_jobs)

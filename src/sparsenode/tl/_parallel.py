@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,12 +53,15 @@ def isolated_torch() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class FitTask:
-    """Everything one fit needs: estimator arguments (seed included), training data, optional validation."""
+    """Everything one fit needs: estimator arguments (seed included), training data, optional validation and
+    further :meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>` arguments (``regulators``, ``prior``,
+    ``velocity``)."""
 
     params: dict[str, Any]
     X: list[np.ndarray]
     t: list[np.ndarray]
     validation: tuple[list[np.ndarray], list[np.ndarray]] | None = None
+    fit_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def run_task(task: FitTask) -> FitOutcome:
     """Fit one model in isolation (the joblib worker function; module level so that it pickles by name)."""
     with isolated_torch():
         try:
-            model = SparseNODE(**task.params).fit(task.X, task.t, validation=task.validation)
+            model = SparseNODE(**task.params).fit(task.X, task.t, validation=task.validation, **task.fit_kwargs)
         except FitError as error:
             return FitOutcome(None, None, str(error))
         config, arrays = model.get_state()

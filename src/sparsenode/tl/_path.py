@@ -22,6 +22,7 @@ from ._fit import (
     write_results,
 )
 from ._parallel import FitTask, check_n_jobs, run_tasks
+from ._prior import connection_constraints, gene_selection, recorded_selection
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -71,34 +72,8 @@ def select_lam(val_mse: np.ndarray, selection: str) -> int:
 
 def allowed_inputs(adata: AnnData, allowed_regulators: Any, genes: list[str]) -> np.ndarray | None:
     """``allowed_regulators`` as a boolean mask over the fitted ``genes`` (``None`` stays ``None``)."""
-    if allowed_regulators is None:
-        return None
-    if isinstance(allowed_regulators, str):
-        if allowed_regulators not in adata.var.columns:
-            raise KeyError(f"allowed_regulators={allowed_regulators!r} is not a column of adata.var "
-                           f"(columns: {list(adata.var.columns)})")
-        column = adata.var[allowed_regulators]
-        if not pd.api.types.is_bool_dtype(column) or column.isna().any():
-            raise ValueError(f"allowed_regulators={allowed_regulators!r}: adata.var[{allowed_regulators!r}] must "
-                             f"be a boolean column without missing values, got dtype {column.dtype}")
-        mask = column.to_numpy(dtype=bool)
-    else:
-        values = np.asarray(allowed_regulators)
-        if values.dtype == np.bool_:
-            if values.shape != (adata.n_vars,):
-                raise ValueError(f"allowed_regulators as a boolean mask must have shape ({adata.n_vars},) "
-                                 f"(one entry per var_name), got {values.shape}")
-            mask = values
-        else:
-            names = pd.Index(np.atleast_1d(values).astype(str))
-            positions = adata.var_names.get_indexer(names)
-            if (positions < 0).any():
-                raise KeyError(f"allowed_regulators: genes not found in adata.var_names: "
-                               f"{list(names[positions < 0][:10])}")
-            mask = np.zeros(adata.n_vars, dtype=bool)
-            mask[positions] = True
-    allowed = mask[adata.var_names.get_indexer(genes)]
-    if allowed.all():
+    allowed = gene_selection(adata, allowed_regulators, genes, name="allowed_regulators")
+    if allowed is not None and allowed.all():
         raise ValueError("allowed_regulators allows every fitted gene; there are no spurious regulators to count")
     return allowed
 
@@ -140,6 +115,8 @@ def regularization_path(
     validation_trajectories: Sequence[str] | str | None = None,
     initial_points: int = 5,
     allowed_regulators: Sequence[str] | np.ndarray | str | None = None,
+    regulators: Sequence[str] | np.ndarray | str | None = None,
+    prior: str | pd.DataFrame | np.ndarray | None = None,
     selection: Literal["1se", "min"] = "1se",
     key_added: str = "sparsenode",
     seed: int = 0,
@@ -186,7 +163,9 @@ def regularization_path(
         Genes that may regulate others (e.g. transcription factors): gene names, a boolean mask over
         ``var_names``, or the name of a boolean ``adata.var`` column (``"is_tf"``). Adds the spurious-feature
         sparsity (:func:`sparsenode.metrics.spurious_feature_sparsity`: share of zero dependencies on the
-        other fitted genes) to the path.
+        other fitted genes) to the path. This only measures; it does not constrain the fits.
+    regulators, prior
+        Constraints of every fit, as in :func:`sparsenode.tl.fit`.
     selection
         ``"1se"`` or ``"min"`` (see above).
     key_added
@@ -235,10 +214,11 @@ def regularization_path(
     trajs = trajectories(adata, time_key=time_key, lineage_key=lineage_key, batch_key=batch_key, layer=layer,
                          genes=genes, n_bins=n_bins, scale=scale, trim=trim)
     allowed = allowed_inputs(adata, allowed_regulators, trajs.genes)
+    constraints = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
     X, t, validation = split_trajectories(trajs, validation_trajectories)
 
     logger.info("fitting %s for %d values of lambda (n_jobs=%d)", regularization, len(grid), n_jobs)
-    outcomes = run_tasks([FitTask(p, X, t, validation) for p in params], n_jobs=n_jobs)
+    outcomes = run_tasks([FitTask(p, X, t, validation, fit_kwargs=constraints) for p in params], n_jobs=n_jobs)
     models, metrics = [], []
     for lam, outcome in zip(grid, outcomes, strict=True):
         if outcome.error is not None:
@@ -260,8 +240,8 @@ def regularization_path(
     recorded = recorded_params(
         trajs, regularization, models[chosen], model_kwargs, key_added=key_added, selection=selection,
         validation_trajectories=validation_trajectories, n_jobs=n_jobs, copy=copy,
-        allowed_regulators=allowed_regulators if allowed_regulators is None or isinstance(allowed_regulators, str)
-        else np.asarray(allowed_regulators),
+        allowed_regulators=recorded_selection(allowed_regulators), regulators=recorded_selection(regulators),
+        prior=recorded_selection(prior),
     )
     selected_metrics = {name: value for name, value in metrics[chosen].items() if name != "spurious_feature_sparsity"}
     varp, uns = result_slots(adata, keys, models[chosen], trajs, recorded, selected_metrics)

@@ -14,6 +14,7 @@ from ..estimator import SparseNODE
 from ..metrics import network_scores
 from ..pp import Trajectories, trajectories
 from ._fit import check_writable, trajectory_params
+from ._prior import network_matrix
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -155,35 +156,6 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
     return table if n_top is None else table.head(n_top)
 
 
-def reference_matrix(adata: AnnData, reference: str | pd.DataFrame | np.ndarray, genes: list[str],
-                     positions: np.ndarray) -> np.ndarray:
-    """A reference network as a fitted-genes matrix, row = target, column = regulator."""
-    if isinstance(reference, str):
-        if reference not in adata.varp:
-            raise KeyError(f"reference {reference!r} is not in adata.varp (keys: {list(adata.varp.keys())})")
-        return np.asarray(adata.varp[reference])[np.ix_(positions, positions)]
-    if isinstance(reference, pd.DataFrame):
-        columns = [pair for pair in (("regulator", "target"), ("source", "target"), ("Gene1", "Gene2"))
-                   if set(pair) <= set(reference.columns)]
-        if not columns:
-            raise KeyError("a reference DataFrame needs columns 'regulator' and 'target' (or 'source'/'target', "
-                           f"'Gene1'/'Gene2'); got {list(reference.columns)}")
-        regulator_column, target_column = columns[0]
-        index = pd.Index(genes)
-        regulators, targets = index.get_indexer(reference[regulator_column]), index.get_indexer(reference[target_column])
-        known = (regulators >= 0) & (targets >= 0)
-        matrix = np.zeros((len(genes), len(genes)))
-        matrix[targets[known], regulators[known]] = 1.0
-        return matrix
-    matrix = np.asarray(reference)
-    if matrix.shape == (adata.n_vars, adata.n_vars):
-        return matrix[np.ix_(positions, positions)]
-    if matrix.shape == (len(genes), len(genes)):
-        return matrix
-    raise ValueError(f"reference array has shape {matrix.shape}; expected ({adata.n_vars}, {adata.n_vars}) or "
-                     f"({len(genes)}, {len(genes)}) (fitted genes), row = target, column = regulator")
-
-
 def score(adata: AnnData, key: str = "sparsenode", reference: str | pd.DataFrame | np.ndarray = "reference"
           ) -> dict[str, float]:
     """Score the inferred network against a reference, BEELINE style (directed, self-loops excluded).
@@ -205,4 +177,4 @@ def score(adata: AnnData, key: str = "sparsenode", reference: str | pd.DataFrame
     """
     genes, positions = fitted_genes(adata, key)
     scores = np.asarray(adata.varp[Keys(key).dependencies])[np.ix_(positions, positions)]
-    return network_scores(scores, reference_matrix(adata, reference, genes, positions))
+    return network_scores(scores, network_matrix(adata, reference, genes, positions))

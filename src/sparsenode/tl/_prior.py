@@ -1,0 +1,95 @@
+"""Gene sets and networks given by the user (regulators, priors, references) as masks over the fitted genes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+
+def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: str) -> np.ndarray | None:
+    """A user's gene set as a boolean mask over the fitted ``genes`` (``None`` stays ``None``).
+
+    ``selection``: gene names, a boolean mask over ``adata.var_names``, or the name of a boolean ``adata.var``
+    column; ``name`` is the argument's name in error messages.
+    """
+    if selection is None:
+        return None
+    if isinstance(selection, str):
+        if selection not in adata.var.columns:
+            raise KeyError(f"{name}={selection!r} is not a column of adata.var (columns: {list(adata.var.columns)})")
+        column = adata.var[selection]
+        if not pd.api.types.is_bool_dtype(column) or column.isna().any():
+            raise ValueError(f"{name}={selection!r}: adata.var[{selection!r}] must be a boolean column without "
+                             f"missing values, got dtype {column.dtype}")
+        mask = column.to_numpy(dtype=bool)
+    else:
+        values = np.asarray(selection)
+        if values.dtype == np.bool_:
+            if values.shape != (adata.n_vars,):
+                raise ValueError(f"{name} as a boolean mask must have shape ({adata.n_vars},) (one entry per "
+                                 f"var_name), got {values.shape}")
+            mask = values
+        else:
+            names = pd.Index(np.atleast_1d(values).astype(str))
+            positions = adata.var_names.get_indexer(names)
+            if (positions < 0).any():
+                raise KeyError(f"{name}: genes not found in adata.var_names: {list(names[positions < 0][:10])}")
+            mask = np.zeros(adata.n_vars, dtype=bool)
+            mask[positions] = True
+    return mask[adata.var_names.get_indexer(genes)]
+
+
+def network_matrix(adata: AnnData, network: str | pd.DataFrame | np.ndarray, genes: list[str],
+                   positions: np.ndarray, *, name: str = "reference") -> np.ndarray:
+    """A network (``varp`` key, edge-list DataFrame or array) as a fitted-genes matrix, row = target,
+    column = regulator; ``name`` is the argument's name in error messages."""
+    if isinstance(network, str):
+        if network not in adata.varp:
+            raise KeyError(f"{name} {network!r} is not in adata.varp (keys: {list(adata.varp.keys())})")
+        return np.asarray(adata.varp[network])[np.ix_(positions, positions)]
+    if isinstance(network, pd.DataFrame):
+        columns = [pair for pair in (("regulator", "target"), ("source", "target"), ("Gene1", "Gene2"))
+                   if set(pair) <= set(network.columns)]
+        if not columns:
+            raise KeyError(f"a {name} DataFrame needs columns 'regulator' and 'target' (or 'source'/'target', "
+                           f"'Gene1'/'Gene2'); got {list(network.columns)}")
+        regulator_column, target_column = columns[0]
+        index = pd.Index(genes)
+        regulators, targets = index.get_indexer(network[regulator_column]), index.get_indexer(network[target_column])
+        known = (regulators >= 0) & (targets >= 0)
+        matrix = np.zeros((len(genes), len(genes)))
+        matrix[targets[known], regulators[known]] = 1.0
+        return matrix
+    matrix = np.asarray(network)
+    if matrix.shape == (adata.n_vars, adata.n_vars):
+        return matrix[np.ix_(positions, positions)]
+    if matrix.shape == (len(genes), len(genes)):
+        return matrix
+    raise ValueError(f"{name} array has shape {matrix.shape}; expected ({adata.n_vars}, {adata.n_vars}) or "
+                     f"({len(genes)}, {len(genes)}) (fitted genes), row = target, column = regulator")
+
+
+def connection_constraints(adata: AnnData, genes: list[str], *, regulators: Any, prior: Any) -> dict[str, Any]:
+    """:meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>`'s ``regulators`` and ``prior`` for the fitted genes."""
+    positions = adata.var_names.get_indexer(genes)
+    allowed = gene_selection(adata, regulators, genes, name="regulators")
+    if allowed is not None and not allowed.any():
+        raise ValueError("regulators= contains none of the fitted genes; give at least one fitted regulator")
+    matrix = None if prior is None else network_matrix(adata, prior, genes, positions, name="prior")
+    if matrix is not None and not np.isfinite(np.asarray(matrix, dtype=np.float64)).all():
+        raise ValueError("prior holds NaN or infinite values; use 0 for 'no known edge'")
+    return {"regulators": allowed, "prior": matrix}
+
+
+def recorded_selection(selection: Any) -> Any:
+    """How a gene set or network argument is recorded in ``uns[key]["params"]`` (h5ad-safe, compact)."""
+    if selection is None or isinstance(selection, str):
+        return selection
+    if isinstance(selection, pd.DataFrame) or np.ndim(selection) == 2:
+        return "<given>"
+    return np.asarray(selection)
