@@ -40,7 +40,7 @@ def solve_on_grid(
     step_size: float,
     method: str = "rk4",
 ) -> torch.Tensor:
-    """Integrate from ``initial`` at time 0 and return the solution at ``times``.
+    """Integrate from ``initial`` at time 0 and return the solution at ``times`` (shared or per batch member).
 
     Parameters
     ----------
@@ -49,7 +49,8 @@ def solve_on_grid(
     initial
         ``(batch, state_dim)`` states at time 0.
     times
-        ``(n_times,)`` non-decreasing times >= 0.
+        ``(n_times,)`` times >= 0 shared by the batch, or ``(batch, n_times)`` times of each batch member (any
+        order): the solution is interpolated only where it is asked for.
     step_size
         Largest step; the grid has ``ceil(times[-1] / step_size)`` equal steps.
     method
@@ -57,12 +58,13 @@ def solve_on_grid(
 
     Returns
     -------
-    ``(n_times, batch, state_dim)``: the solution, interpolated between grid nodes with cubic Hermite
-    polynomials that use the field's derivative at the nodes (error of the same order as RK4 steps).
+    ``(n_times, batch, state_dim)`` for shared times, ``(batch, n_times, state_dim)`` for per-member times: the
+    solution, interpolated between grid nodes with cubic Hermite polynomials that use the field's derivative at
+    the nodes (error of the same order as RK4 steps).
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {METHODS}")
-    end = float(times[-1])
+    end = float(times.max())
     n_steps = max(1, math.ceil(end / step_size - 1e-9))
     step = end / n_steps if end > 0 else step_size
     node_time = initial.new_zeros(())
@@ -74,11 +76,18 @@ def solve_on_grid(
     states_at_nodes, slopes_at_nodes = torch.stack(states), torch.stack(slopes) * step
     position = times / step
     left = position.floor().clamp(0, n_steps - 1).long()
-    fraction = (position - left).view(-1, *([1] * initial.dim()))
+    if times.dim() == 1:
+        fraction = (position - left).view(-1, *([1] * initial.dim()))
+        nodes = (left, slice(None))
+        right = (left + 1, slice(None))
+    else:
+        fraction = (position - left).unsqueeze(-1)
+        member = torch.arange(initial.shape[0], device=initial.device).unsqueeze(1)
+        nodes, right = (left, member), (left + 1, member)
     fraction2, fraction3 = fraction**2, fraction**3
     return (
-        (2 * fraction3 - 3 * fraction2 + 1) * states_at_nodes[left]
-        + (fraction3 - 2 * fraction2 + fraction) * slopes_at_nodes[left]
-        + (3 * fraction2 - 2 * fraction3) * states_at_nodes[left + 1]
-        + (fraction3 - fraction2) * slopes_at_nodes[left + 1]
+        (2 * fraction3 - 3 * fraction2 + 1) * states_at_nodes[nodes]
+        + (fraction3 - 2 * fraction2 + fraction) * slopes_at_nodes[nodes]
+        + (3 * fraction2 - 2 * fraction3) * states_at_nodes[right]
+        + (fraction3 - fraction2) * slopes_at_nodes[right]
     )

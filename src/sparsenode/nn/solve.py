@@ -147,7 +147,15 @@ def integrate(field: VectorField, initial: torch.Tensor, grid: torch.Tensor, sol
 
 
 def predict_observations(field: VectorField, batch: TrajectoryBatch, solver: SolverOptions) -> torch.Tensor:
-    """Predicted observed features (``(n_traj, max_points, n_features)``) at each observation's time."""
+    """Predicted observed features (``(n_traj, max_points, n_features)``) at each observation's time.
+
+    Fixed-step solvers interpolate each trajectory at its own times only (not at the whole merged grid: with
+    many short trajectories, e.g. multiple-shooting segments, the merged grid is far longer than any one).
+    """
+    if solver.method in FIXED_STEP_METHODS and len(batch.grid) > 1:
+        own_times = batch.grid[batch.grid_index]
+        solution = solve_on_grid(field, batch.initial, own_times, step_size=solver.step_size, method=solver.method)
+        return solution[..., : field.n_features]
     solution = integrate(field, batch.initial, batch.grid, solver)[..., : field.n_features]
     trajectory = torch.arange(len(batch), device=solution.device).unsqueeze(1)
     return solution[batch.grid_index, trajectory]
