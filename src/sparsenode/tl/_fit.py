@@ -14,7 +14,7 @@ from .._keys import ORIENTATION, Keys
 from .._uns import from_h5ad_value, to_h5ad_value
 from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
-from ..pp import Trajectories, trajectories
+from ..pp import Trajectories, trajectories, transport_pairs
 from ._parallel import FitTask, check_n_jobs, run_tasks
 from ._prior import connection_constraints, recorded_selection
 
@@ -27,6 +27,13 @@ logger = logging.getLogger(__name__)
 N_CURVE_POINTS = 50
 #: Arguments of :func:`sparsenode.pp.trajectories` recorded in ``params`` and reused by the other ``tl`` tools.
 TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim")
+#: Training data of :func:`fit`: binned/cell trajectories, or cells paired with their transport successors.
+TRAINING_DATA = ("trajectories", "transport")
+#: Estimator defaults that differ from :class:`~sparsenode.SparseNODE`'s, per kind of training data.
+SINGLE_CELL_DEFAULTS = {
+    "trajectories": {"time_unit": "duration", "warm_start_epochs": 0, "activation": "tanh"},
+    "transport": {"warm_start_epochs": 300, "epochs": 30},
+}
 #: A dependency is an edge if it exceeds this share of the model's largest one (as in ``metrics.feature_sparsity``).
 EDGE_THRESHOLD = 0.01
 
@@ -94,8 +101,13 @@ def model_params(
     initial_points: int,
     seed: int,
     model_kwargs: dict[str, Any],
+    training_data: str = "trajectories",
 ) -> dict[str, Any]:
     """Validated :class:`~sparsenode.SparseNODE` arguments (invalid ones raise here, before any fit).
+
+    Defaults for ``training_data="transport"`` (two-point trajectories of paired cells): a derivative-matching
+    warm start of 300 steps and 30 epochs (BEELINE measurements in ``benchmarks/grn_recovery.py``); every pair
+    starts at its cell (``initial_points=1``). For trajectories:
 
     Cells along a pseudotime are dense and noisy: their finite differences overstate the rate of change, so
     unless ``model_kwargs`` say otherwise the internal time unit is the trajectory duration
@@ -104,10 +116,14 @@ def model_params(
     kept held-out-donor predictions from drifting away (hematopoiesis, paper protocol, seeds 0-2: mean held-out
     MSE 0.0427/0.0423/0.0426 with ``tanh`` against 0.048-0.055 with ``elu``).
     """
+    if training_data not in TRAINING_DATA:
+        raise ValueError(f"training_data={training_data!r} must be one of {TRAINING_DATA}")
     lam_kwargs = {} if lam is None else {"lam": lam}
-    model_kwargs = {"time_unit": "duration", "warm_start_epochs": 0, "activation": "tanh", **model_kwargs}
-    return SparseNODE(regularization, validation_fraction=validation_fraction, initial_points=initial_points,
-                      seed=seed, **lam_kwargs, **model_kwargs).get_params()
+    arguments = {"validation_fraction": validation_fraction, "initial_points": initial_points, "seed": seed,
+                 **SINGLE_CELL_DEFAULTS[training_data], **lam_kwargs, **model_kwargs}
+    if training_data == "transport":
+        arguments["initial_points"] = 1  # a pair starts at its cell
+    return SparseNODE(regularization, **arguments).get_params()
 
 
 def fit_metrics(model: SparseNODE, X: list[np.ndarray], t: list[np.ndarray]) -> dict[str, float]:
@@ -181,8 +197,10 @@ def write_results(adata: AnnData, keys: Keys, varp: dict[str, np.ndarray], uns: 
 def bootstrap_tasks(
     params: dict[str, Any], X: list[np.ndarray], t: list[np.ndarray], *, n_models: int, seed: int,
     fit_kwargs: dict[str, Any] | None = None,
+    resample: Literal["points", "trajectories"] = "points",
 ) -> list[FitTask]:
-    """One fit per bootstrap resample of the points of every trajectory (see :func:`fit`, ``n_models``);
+    """One fit per bootstrap resample of the points of every trajectory (see :func:`fit`, ``n_models``), or of
+    the trajectories themselves (``resample="trajectories"``, for many short ones such as transport pairs);
     ``fit_kwargs`` (:meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>` arguments) go to every fit, a ``velocity``
     resampled like the points."""
     fit_kwargs = fit_kwargs or {}
@@ -190,6 +208,11 @@ def bootstrap_tasks(
     for replicate in np.random.SeedSequence(seed).spawn(n_models):
         resample_seed, model_seed = replicate.spawn(2)
         rng = np.random.default_rng(resample_seed)
+        if resample == "trajectories":
+            drawn = rng.integers(0, len(X), size=len(X))
+            tasks.append(FitTask(params={**params, "seed": int(model_seed.generate_state(1)[0])},
+                                 X=[X[k] for k in drawn], t=[t[k] for k in drawn], fit_kwargs=fit_kwargs))
+            continue
         picks = [np.sort(rng.integers(0, len(times), size=len(times))) for times in t]
         tasks.append(FitTask(
             params={**params, "seed": int(model_seed.generate_state(1)[0])},
@@ -251,6 +274,9 @@ def fit(
     regulators: Sequence[str] | np.ndarray | str | None = None,
     prior: str | pd.DataFrame | np.ndarray | None = None,
     velocity_key: str | None = None,
+    training_data: Literal["trajectories", "transport"] = "trajectories",
+    transport_bins: int = 12,
+    transport_epsilon: float = 0.05,
     validation_fraction: float = 0.1,
     initial_points: int = 5,
     key_added: str = "sparsenode",
@@ -308,6 +334,17 @@ def fit(
         every trajectory point with the mean velocity of its cells (``velocity_weight`` of
         :class:`~sparsenode.SparseNODE`, default 0.1; genes without velocity, NaN in scvelo, are left out).
         Use it with ``time_key="latent_time"`` (scvelo's) or any pseudotime.
+    training_data
+        ``"trajectories"``: fit the trajectories of :func:`sparsenode.pp.trajectories` (cells or time-bin means
+        per lineage and batch), integrated from their initial states. ``"transport"``: fit two-point
+        trajectories that pair every cell with the expected state of its successors in the next of
+        ``transport_bins`` time bins of its trajectory, coupled by entropic optimal transport
+        (:func:`sparsenode.pp.transport_pairs`); this keeps the cell-to-cell variation that time-bin means
+        average away and recovers networks far better on BEELINE (see ``benchmarks/grn_recovery.py``). The
+        stored curves, :func:`~sparsenode.tl.predict` and :func:`~sparsenode.tl.perturb` still integrate the
+        lineage trajectories.
+    transport_bins, transport_epsilon
+        Time bins per trajectory and relative entropic regularisation of the transport pairing.
     validation_fraction
         Share of the trajectory points held out at random for validation and early stopping.
     initial_points
@@ -361,20 +398,31 @@ def fit(
     check_positive_int("n_models", n_models)
     check_n_jobs(n_jobs)
     params = model_params(regularization, lam=lam, validation_fraction=validation_fraction,
-                          initial_points=initial_points, seed=seed, model_kwargs=model_kwargs)
-    trajs = trajectories(adata, time_key=time_key, lineage_key=lineage_key, batch_key=batch_key, layer=layer,
-                         genes=genes, n_bins=n_bins, scale=scale, trim=trim)
+                          initial_points=initial_points, seed=seed, model_kwargs=model_kwargs,
+                          training_data=training_data)
+    if training_data == "transport" and velocity_key is not None:
+        raise ValueError("velocity_key works with training_data='trajectories'; transport pairs are velocities "
+                         "estimated from the snapshots themselves")
+    trajectory_args = {"time_key": time_key, "lineage_key": lineage_key, "batch_key": batch_key, "layer": layer,
+                       "genes": genes, "scale": scale, "trim": trim}
+    trajs = trajectories(adata, n_bins=n_bins, **trajectory_args)
     fit_kwargs = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
     fit_kwargs["velocity"] = point_velocities(adata, trajs, velocity_key)
-    X, t = trajs.to_arrays()
-    replicates = (bootstrap_tasks(params, X, t, n_models=n_models, seed=seed, fit_kwargs=fit_kwargs)
+    if training_data == "transport":
+        cells = trajs if n_bins is None else trajectories(adata, n_bins=None, **trajectory_args)
+        X, t = transport_pairs(cells.expression, cells.time, n_bins=transport_bins, epsilon=transport_epsilon)
+    else:
+        X, t = trajs.to_arrays()
+    replicates = (bootstrap_tasks(params, X, t, n_models=n_models, seed=seed, fit_kwargs=fit_kwargs,
+                                  resample="trajectories" if training_data == "transport" else "points")
                   if n_models > 1 else [])
 
     logger.info("fitting %s on %d trajectories x %d genes", regularization, len(trajs), trajs.n_genes)
     model = SparseNODE(**params).fit(X, t, **fit_kwargs)
     recorded = recorded_params(trajs, regularization, model, model_kwargs, key_added=key_added, n_models=n_models,
                                n_jobs=n_jobs, copy=copy, regulators=recorded_selection(regulators),
-                               prior=recorded_selection(prior), velocity_key=velocity_key)
+                               prior=recorded_selection(prior), velocity_key=velocity_key, training_data=training_data,
+                               transport_bins=transport_bins, transport_epsilon=transport_epsilon)
     varp, uns = result_slots(adata, keys, model, trajs, recorded, fit_metrics(model, X, t))
     if replicates:
         logger.info("fitting %d bootstrap replicates (n_jobs=%d)", n_models, n_jobs)
