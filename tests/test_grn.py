@@ -362,6 +362,8 @@ def test_tl_fit_on_transport_pairs_with_stability() -> None:
               **{**TINY, "warm_start_epochs": 30})
     params = adata.uns["sparsenode"]["params"]
     assert params["training_data"] == "transport" and params["transport_bins"] == 12
+    assert params["dependency_measure"] == "jacobian"
+    assert np.allclose(adata.varp["sparsenode"], np.abs(adata.varp["sparsenode_jacobian"]))
     stability = adata.varp["sparsenode_stability"]
     assert stability.shape == (11, 11) and np.all((stability >= 0) & (stability <= 1))
     sn.tl.predict(adata)  # curves and predictions still use the lineage trajectories
@@ -370,3 +372,8 @@ def test_tl_fit_on_transport_pairs_with_stability() -> None:
         sn.tl.fit(adata, time_key="time", training_data="transport", velocity_key="x", **TINY)
     with pytest.raises(ValueError, match="training_data='pairs' must be one of"):
         sn.tl.fit(adata, time_key="time", training_data="pairs", **TINY)
+    with pytest.raises(ValueError, match="dependency_measure='weights' must be one of"):
+        sn.tl.fit(adata, time_key="time", dependency_measure="weights", **TINY)
+    sn.tl.fit(adata, time_key="time", training_data="transport", dependency_measure="paths", key_added="paths",
+              **TINY)
+    assert np.allclose(adata.varp["paths"], sn.tl.model(adata, "paths").dependencies())
