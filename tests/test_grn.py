@@ -346,6 +346,11 @@ def test_transport_pairs_follow_the_flow_of_snapshots() -> None:
 
     # measured: 0.869 with transport pairs, 0.617 pairing every cell with the mean of the next bin (huge epsilon)
     assert alignment(0.05) > 0.8 and alignment(0.05) > alignment(100.0) + 0.15
+    default = sn.pp.transport_pairs([cells], [times], n_bins=8)
+    explicit = sn.pp.transport_pairs([cells], [times], n_bins=8, feature_scale=cells.std(0))
+    assert np.allclose(np.stack(default[0]), np.stack(explicit[0]))
+    rescaled = sn.pp.transport_pairs([cells], [times], n_bins=8, feature_scale=cells.std(0) * [1.0, 100.0])
+    assert not np.allclose(np.stack(default[0]), np.stack(rescaled[0]))
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ def transport_pairs(
     *,
     n_bins: int = 12,
     epsilon: float = 0.05,
+    feature_scale: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Two-point trajectories ``(cell, expected successor)`` from cell snapshots along trajectories.
 
@@ -63,6 +64,9 @@ def transport_pairs(
     epsilon
         Entropic regularisation relative to the median cost (> 0): small values pair cells with their nearest
         successors, large ones with the mean of the next bin.
+    feature_scale
+        ``(n_genes,)`` divisors that standardise the expression for the cost; default: the standard deviation
+        over all given cells (1 for constant genes).
 
     Returns
     -------
@@ -73,9 +77,11 @@ def transport_pairs(
         raise ValueError(f"n_bins={n_bins!r} must be an integer >= 2")
     if not (isinstance(epsilon, int | float) and np.isfinite(epsilon) and epsilon > 0):
         raise ValueError(f"epsilon={epsilon!r} must be a positive number")
-    pooled = np.concatenate([np.asarray(values, dtype=np.float64) for values in expression])
-    scale = np.nanstd(pooled, axis=0)
-    scale[~(scale > 0)] = 1.0
+    if feature_scale is None:
+        scale = np.nanstd(np.concatenate([np.asarray(values, dtype=np.float64) for values in expression]), axis=0)
+        scale[~(scale > 0)] = 1.0
+    else:
+        scale = np.asarray(feature_scale, dtype=np.float64)
     starts, ends, start_times, end_times = [], [], [], []
     for values, times in zip(expression, time, strict=True):
         values, times = np.asarray(values, dtype=np.float64), np.asarray(times, dtype=np.float64)
