@@ -27,13 +27,7 @@ FAST = {"hidden": (32, 32), "warm_start_epochs": 1000, "epochs": 30, "progress":
 TINY = {"hidden": (8, 8), "warm_start_epochs": 20, "epochs": 4, "progress": False}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> None:
-    """Small fields train fastest on one thread (intra-op threads only add overhead)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

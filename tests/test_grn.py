@@ -21,12 +21,7 @@ TINY = {"hidden": (8, 8), "warm_start_epochs": 20, "epochs": 4, "progress": Fals
 OFF_DIAGONAL = ~np.eye(10, dtype=bool)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
