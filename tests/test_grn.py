@@ -100,7 +100,7 @@ def test_bad_regulators_and_priors(linear, kwargs, error, match) -> None:
         SparseNODE(**TINY).fit(X, t, **kwargs)
 
 
-@pytest.mark.parametrize("name", ["prior_mode", "prior_weight", "velocity_weight"])
+@pytest.mark.parametrize("name", ["prior_mode", "prior_weight", "velocity_weight", "initial_noise"])
 def test_bad_prior_and_velocity_options(name) -> None:
     with pytest.raises(ValueError, match=name):
         SparseNODE(**{name: "strong" if name == "prior_mode" else -1.0})

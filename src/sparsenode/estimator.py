@@ -193,6 +193,12 @@ class SparseNODE:
     initial_points
         The initial state is the mean of each trajectory's first ``initial_points`` observations (order 2: a
         line fitted through the first ``max(2, initial_points)`` gives position and velocity).
+    initial_noise
+        Standard deviation of Gaussian noise added to the initial states at every trajectory-fitting step, in
+        units of each feature's standard deviation (0: none). Trains the field to bring nearby starts back onto
+        the observed trajectories, so predictions from other initial states (another donor, a perturbed cell)
+        generalise better: on the hematopoiesis protocol 0.3 to 1.0 lowered the held-out-donor MSE from
+        0.0423-0.0452 to 0.0411-0.0415 over 3 seeds (``benchmarks/hematopoiesis_speed.py``).
     time_unit
         Input time per internal time unit: ``"rate"`` (default) the inverse RMS rate of change of the standardised
         features (from finite differences), so that ``lam`` means the same for slow and fast dynamics;
@@ -268,6 +274,7 @@ class SparseNODE:
         warm_start_epochs: int = 500,
         validation_fraction: float = 0.0,
         initial_points: int = 1,
+        initial_noise: float = 0.0,
         resample_gates: str = "solve",
         time_unit: float | str = "rate",
         segment_points: int | None = None,
@@ -286,6 +293,7 @@ class SparseNODE:
         self.epochs, self.learning_rate, self.batch_size = epochs, learning_rate, batch_size
         self.patience, self.warm_start_epochs = patience, warm_start_epochs
         self.validation_fraction, self.initial_points = validation_fraction, initial_points
+        self.initial_noise = initial_noise
         self.resample_gates, self.time_unit, self.segment_points = resample_gates, time_unit, segment_points
         self.prior_mode, self.prior_weight, self.velocity_weight = prior_mode, prior_weight, velocity_weight
         self.standardize, self.seed, self.device, self.progress = standardize, seed, device, progress
@@ -321,9 +329,10 @@ class SparseNODE:
             raise ValueError(f"prior_mode={self.prior_mode!r} must be 'mask' or 'penalty'")
         if not (isinstance(self.prior_weight, int | float) and 0.0 <= self.prior_weight <= 1.0):
             raise ValueError(f"prior_weight={self.prior_weight!r} must be a number in [0, 1]")
-        if not (isinstance(self.velocity_weight, int | float) and np.isfinite(self.velocity_weight)
-                and self.velocity_weight >= 0):
-            raise ValueError(f"velocity_weight={self.velocity_weight!r} must be a finite number >= 0")
+        for name in ("velocity_weight", "initial_noise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int | float) and np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -428,7 +437,7 @@ class SparseNODE:
             validation_batch = train.with_mask(held_out)
             train = train.with_mask(train.mask & ~held_out)
         options = TrainingOptions(self.epochs, self.learning_rate, self.batch_size, self.patience,
-                                  self.warm_start_epochs, self.progress)
+                                  self.warm_start_epochs, self.progress, initial_noise=self.initial_noise)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)

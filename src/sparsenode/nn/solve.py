@@ -133,6 +133,10 @@ class TrajectoryBatch:
         """The same trajectories with another loss mask (e.g. held-out validation points)."""
         return TrajectoryBatch(self.grid, self.grid_index, self.observed, mask, self.initial, self.trajectory_ids)
 
+    def with_initial(self, initial: torch.Tensor) -> TrajectoryBatch:
+        """The same trajectories started from other initial states."""
+        return TrajectoryBatch(self.grid, self.grid_index, self.observed, self.mask, initial, self.trajectory_ids)
+
 
 def integrate(field: VectorField, initial: torch.Tensor, grid: torch.Tensor, solver: SolverOptions) -> torch.Tensor:
     """Solve from ``initial`` (``(n_traj, state_dim)``) over ``grid``; returns ``(n_grid, n_traj, state_dim)``.

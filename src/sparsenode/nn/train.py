@@ -47,6 +47,9 @@ class TrainingOptions:
         Trajectory fitting raises the learning rate linearly from ``learning_rate / warmup_steps`` to
         ``learning_rate`` over its first ``warmup_steps`` optimiser steps: a fresh Adam's first steps move every
         parameter by about ``learning_rate``, which can undo the warm start (e.g. collapse an oscillation).
+    initial_noise
+        Standard deviation of Gaussian noise added to the (standardised) initial states at every trajectory-fitting
+        step; validation always starts from the observed initial states.
     """
 
     epochs: int = 200
@@ -56,6 +59,7 @@ class TrainingOptions:
     warm_start_epochs: int = 500
     progress: bool = True
     warmup_steps: int = 10
+    initial_noise: float = 0.0
 
 
 @dataclass
@@ -176,6 +180,8 @@ def fit_trajectories(
             mse_sum = penalty_sum = velocity_sum = 0.0
             for start in range(0, len(train), batch_size):
                 batch = train.subset(order[start : start + batch_size]) if batch_size < len(train) else train
+                if options.initial_noise > 0:
+                    batch = batch.with_initial(batch.initial + options.initial_noise * torch.randn_like(batch.initial))
                 step += 1
                 learning_rate = options.learning_rate * min(1.0, step / max(1, options.warmup_steps))
                 for group in optimizer.param_groups:

@@ -31,7 +31,7 @@ TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_
 TRAINING_DATA = ("trajectories", "transport")
 #: Estimator defaults that differ from :class:`~sparsenode.SparseNODE`'s, per kind of training data.
 SINGLE_CELL_DEFAULTS = {
-    "trajectories": {"time_unit": "duration", "warm_start_epochs": 0, "activation": "tanh"},
+    "trajectories": {"time_unit": "duration", "warm_start_epochs": 0, "activation": "tanh", "initial_noise": 0.5},
     "transport": {"warm_start_epochs": 300, "epochs": 100},
 }
 #: How ``varp[key_added]`` measures a dependency: path product of the gated weights, or |mean Jacobian|.
@@ -388,9 +388,10 @@ def fit(
         Return a modified copy instead of writing into ``adata``.
     **model_kwargs
         Further :class:`~sparsenode.SparseNODE` arguments (``hidden``, ``epochs``, ``solver``, ``device``, ...).
-        For cells along a pseudotime three defaults differ from :class:`~sparsenode.SparseNODE`'s:
-        ``time_unit="duration"``, ``warm_start_epochs=0`` and ``activation="tanh"`` (measured on the
-        hematopoiesis data; see ``benchmarks/hematopoiesis_speed.py``).
+        For cells along a pseudotime (``training_data="trajectories"``) four defaults differ from
+        :class:`~sparsenode.SparseNODE`'s: ``time_unit="duration"``, ``warm_start_epochs=0``,
+        ``activation="tanh"`` and ``initial_noise=0.5`` (measured on the hematopoiesis data; see
+        ``benchmarks/hematopoiesis_speed.py``).
 
     Returns
     -------
