@@ -15,6 +15,7 @@ from sparsenode import SparseNODE
 from sparsenode.metrics import auroc
 from sparsenode.nn import VectorField, make_regularizer
 from sparsenode.nn.regularizers import mean_path_product, path_product
+from sparsenode.tl._fit import point_velocities
 
 FAST = {"hidden": (32, 32), "warm_start_epochs": 1000, "epochs": 30, "progress": False}
 TINY = {"hidden": (8, 8), "warm_start_epochs": 20, "epochs": 4, "progress": False}
@@ -313,13 +314,15 @@ def test_scvelo_latent_time_and_velocity(scvelo_simulation) -> None:
     sn.tl.fit(adata, **settings, velocity_key="velocity", velocity_weight=1.0, key_added="velocity")
     assert adata.uns["velocity"]["params"]["velocity_key"] == "velocity"
     assert np.all(np.isfinite(adata.uns["velocity"]["history"]["velocity"]))
-    states, velocity = np.asarray(adata.layers["Ms"]), np.asarray(adata.layers["velocity"])
-    known = np.linalg.norm(velocity, axis=1) > 0
-    alignment = {key: cosine(sn.tl.model(adata, key).derivatives(states[known]), velocity[known])
+    # alignment where the term acts: the trajectory points, in the (min-max scaled) units the models were fitted in
+    trajs = sn.pp.trajectories(adata, time_key="latent_time", layer="Ms", n_bins=30)
+    points, velocity = np.concatenate(trajs.expression), np.concatenate(point_velocities(adata, trajs, "velocity"))
+    known = np.isfinite(velocity).all(axis=1) & (np.linalg.norm(np.nan_to_num(velocity), axis=1) > 0)
+    alignment = {key: cosine(sn.tl.model(adata, key).derivatives(points[known]), velocity[known])
                  for key in ("plain", "velocity")}
-    assert alignment["velocity"] > alignment["plain"]
+    assert alignment["velocity"] > alignment["plain"] + 0.2  # measured: 0.33 plain, 0.78 with velocity
     # the model follows the data along latent time: its fitted curve correlates with the smoothed expression
-    assert adata.uns["velocity"]["metrics"]["train_mse"] < np.var(states)
+    assert adata.uns["velocity"]["metrics"]["train_mse"] < np.var(points)
 
 
 # ------------------------------------------------------------------------------------------ transport pairs
@@ -362,6 +365,8 @@ def test_tl_fit_on_transport_pairs_with_stability() -> None:
               **{**TINY, "warm_start_epochs": 30})
     params = adata.uns["sparsenode"]["params"]
     assert params["training_data"] == "transport" and params["transport_bins"] == 12
+    # transport defaults: no held-out points (a pair's only target), decay, the regularizer's own default λ
+    assert params["validation_fraction"] == 0.0 and params["decay"] and params["lam"] == "None"  # h5ad-safe None
     assert params["dependency_measure"] == "jacobian"
     assert np.allclose(adata.varp["sparsenode"], np.abs(adata.varp["sparsenode_jacobian"]))
     stability = adata.varp["sparsenode_stability"]

@@ -252,6 +252,21 @@ def test_second_order_field_returns_velocity_and_acceleration() -> None:
     torch.testing.assert_close(derivative[:, 3:], field.network(state))
 
 
+def test_decay_subtracts_a_non_negative_rate_per_feature_outside_the_network() -> None:
+    plain, decaying = VectorField(3, hidden=(5,)), VectorField(3, hidden=(5,), decay=True)
+    decaying.load_state_dict({**plain.state_dict(), "decay_parameter": torch.tensor([-1.0, 0.0, 2.0])})
+    for field in (plain, decaying):
+        field.prepare(sample=False)
+    state = torch.randn(7, 3)
+    rates = torch.nn.functional.softplus(torch.tensor([-1.0, 0.0, 2.0]))
+    torch.testing.assert_close(decaying.decay_rates, rates)
+    torch.testing.assert_close(decaying.network(state), plain.network(state) - rates * state)
+    torch.testing.assert_close(plain.decay_rates, torch.zeros(3))
+    # the decay is the only difference on the Jacobian's diagonal
+    difference = torch.func.jacrev(decaying.network)(state[0]) - torch.func.jacrev(plain.network)(state[0])
+    torch.testing.assert_close(difference, -torch.diag(rates))
+
+
 def test_vector_field_needs_prepare_and_valid_arguments() -> None:
     field = VectorField(2, hidden=(3,))
     with pytest.raises(RuntimeError, match=r"prepare\(\) must be called"):

@@ -169,6 +169,9 @@ class SparseNODE:
         1: ``dx/dt = f(x)``; 2: ``d²x/dt² = f(x, dx/dt)`` (second-order dynamics).
     activation
         Activation after every hidden layer (``"elu"``, ``"tanh"``, ``"relu"``, ``"softplus"``, ``"silu"``).
+    decay
+        Add a learned, unpenalised decay ``-gamma_i x_i`` per feature to the network (production minus
+        degradation, as in gene-regulatory ODEs); see :class:`~sparsenode.nn.VectorField`.
     regularization_options
         Extra options of the regularizer, e.g. ``{"gates": "unit", "normalize": False, "sample_gates": True}``
         for the released PathReg penalty or ``{"hierarchy": 10.0}`` for LassoNet.
@@ -261,6 +264,7 @@ class SparseNODE:
         hidden: Sequence[int] = (100, 100),
         order: int = 1,
         activation: str = "elu",
+        decay: bool = False,
         regularization_options: dict[str, Any] | None = None,
         solver: str = "rk4",
         step_size: float | None = None,
@@ -288,6 +292,7 @@ class SparseNODE:
     ) -> None:
         self.regularization, self.lam = regularization, lam
         self.hidden, self.order, self.activation = tuple(int(h) for h in hidden), order, activation
+        self.decay = decay
         self.regularization_options = dict(regularization_options or {})
         self.solver, self.step_size, self.rtol, self.atol, self.max_steps = solver, step_size, rtol, atol, max_steps
         self.epochs, self.learning_rate, self.batch_size = epochs, learning_rate, batch_size
@@ -349,7 +354,8 @@ class SparseNODE:
         """A freshly initialised vector field with this estimator's architecture and the regularizer's gates;
         ``connections``: its ``input_mask`` and ``penalty_weights``."""
         return VectorField(n_features, hidden=self.hidden, order=self.order, activation=self.activation,
-                           resample_gates=self.resample_gates, **regularizer.field_options(), **(connections or {}))
+                           resample_gates=self.resample_gates, decay=self.decay, **regularizer.field_options(),
+                           **(connections or {}))
 
     def _connections(
         self, n_features: int, regulators: ArrayLike | None, prior: ArrayLike | None, regularizer: Regularizer

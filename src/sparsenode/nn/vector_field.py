@@ -56,6 +56,11 @@ class VectorField(nn.Module):
     penalty_weights
         Optional per-connection weights of the path penalties, same shape and orientation as ``input_mask``
         (a soft prior: smaller weights for known connections). Stored with the model; the regularizer uses them.
+    decay
+        Add a learned first-order decay ``-gamma * x`` per feature (``gamma = softplus(.) >= 0``, not penalised)
+        to the network's output: ``f(x) = MLP(x) - gamma * x``, the production-minus-degradation form of
+        gene-regulatory ODEs. Self-dependence then needs no path through the shared hidden layers, where it
+        would create dependencies on every other input.
 
     Notes
     -----
@@ -78,6 +83,7 @@ class VectorField(nn.Module):
         edge_gates: bool = False,
         input_mask: torch.Tensor | None = None,
         penalty_weights: torch.Tensor | None = None,
+        decay: bool = False,
     ) -> None:
         super().__init__()
         if order not in (1, 2):
@@ -99,6 +105,8 @@ class VectorField(nn.Module):
         if self.skip is not None:
             nn.init.zeros_(self.skip.weight)
         self.activation = ACTIVATIONS[activation]
+        # softplus(-2.25) = 0.1: a slow initial decay
+        self.decay_parameter = nn.Parameter(torch.full((n_features,), -2.25)) if decay else None
         self.edge_gate = HardConcreteGate((n_features, self.n_inputs), initial_open=initial_open) if edge_gates else None
         self.register_buffer("input_mask", self._connection_matrix(input_mask, "input_mask"))
         self.register_buffer("penalty_weights", self._connection_matrix(penalty_weights, "penalty_weights"))
@@ -173,7 +181,16 @@ class VectorField(nn.Module):
             out = (hidden * weights[-1]).sum(-1) + biases[-1]
         if self.skip is not None:
             out = out + F.linear(state, self.restrict(self.skip.weight))
+        if self.decay_parameter is not None:
+            out = out - self.decay_rates * state[..., : self.n_features]
         return out
+
+    @property
+    def decay_rates(self) -> torch.Tensor:
+        """``(n_features,)`` decay rates ``gamma >= 0`` (zeros without ``decay``)."""
+        if self.decay_parameter is None:
+            return torch.zeros(self.n_features, device=next(self.parameters()).device)
+        return F.softplus(self.decay_parameter)
 
     def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Time derivative of the ODE state (the signature ``torchdiffeq`` expects)."""
