@@ -6,17 +6,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from anndata import AnnData  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from anndata import AnnData
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
 
-from sparsenode._keys import ORIENTATION  # noqa: E402
-from sparsenode.pl import (  # noqa: E402
+from sparsenode._keys import ORIENTATION
+from sparsenode.pl import (
     dependencies,
     forecast,
     history,
@@ -25,7 +25,7 @@ from sparsenode.pl import (  # noqa: E402
     regularization_path,
     trajectories,
 )
-from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR  # noqa: E402
+from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR
 
 KEY = "fit"
 FITTED = [f"g{index}" for index in range(6)]

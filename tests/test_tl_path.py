@@ -201,8 +201,8 @@ def test_held_out_trajectories_and_copy() -> None:
 
 
 def test_default_grid_is_documented() -> None:
-    assert np.allclose(DEFAULT_LAMS, np.geomspace(1e-3, 1, 7))
-    assert "np.geomspace(1e-3, 1, 7)" in sn.tl.regularization_path.__doc__
+    assert np.allclose(DEFAULT_LAMS, np.geomspace(1e-2, 10, 7))
+    assert "np.geomspace(1e-2, 10, 7)" in sn.tl.regularization_path.__doc__
 
 
 @pytest.fixture

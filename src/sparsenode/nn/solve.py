@@ -104,7 +104,7 @@ class TrajectoryBatch:
             observed[k, : len(values)] = np.where(present, values, 0.0)
             mask[k, : len(values)] = present
             grid_index[k, : len(times)] = np.searchsorted(grid, times)
-        as_tensor = lambda array, kind=dtype: torch.as_tensor(array, dtype=kind, device=device)  # noqa: E731
+        as_tensor = lambda array, kind=dtype: torch.as_tensor(array, dtype=kind, device=device)
         return cls(
             grid=as_tensor(grid),
             grid_index=as_tensor(grid_index, torch.long),

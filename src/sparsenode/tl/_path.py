@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: λ grid used when ``lams`` is not given: 7 values, log-spaced from 1e-3 to 1.
-DEFAULT_LAMS = np.geomspace(1e-3, 1.0, 7)
+#: λ grid used when ``lams`` is not given: 7 values, log-spaced from 0.01 to 10, around the 20x-default λ of
+#: trajectory fits (PathReg 2.0, see :func:`sparsenode.tl.fit`).
+DEFAULT_LAMS = np.geomspace(1e-2, 10.0, 7)
 #: ``selection="1se"`` keeps the largest λ whose validation MSE is at most ``1 + SELECTION_TOLERANCE`` x the minimum.
 SELECTION_TOLERANCE = 0.05
 SELECTIONS = ("min", "1se")
@@ -145,7 +146,7 @@ def regularization_path(
     adata
         Annotated data matrix, cells x genes.
     lams
-        Distinct penalty strengths >= 0, in any order (stored ascending). ``None``: ``np.geomspace(1e-3, 1, 7)``
+        Distinct penalty strengths >= 0, in any order (stored ascending). ``None``: ``np.geomspace(1e-2, 10, 7)``
         (:data:`DEFAULT_LAMS`).
     time_key, lineage_key, batch_key, layer, genes, n_bins, scale, trim
         Trajectories, as in :func:`sparsenode.tl.fit`.
