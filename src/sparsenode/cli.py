@@ -14,7 +14,8 @@ logger = logging.getLogger("sparsenode")
 #: Settings of the demo fit on krumsiek11 (kept small so it runs in well under a minute on 2 cores).
 #: krumsiek11 is a noise-free simulation, so the derivative-matching warm start and the rate-based time unit
 #: (off by default in ``tl.fit`` for noisy single-cell data) help, and its four realizations start alike and
-#: branch, so training on segments from observed starts helps too: AUROC 0.71 against 0.54 without these.
+#: branch, so training on segments from observed starts helps too: AUROC 0.71 against 0.54 without these
+#: (measured before the per-gene decay existed).
 #: Segments already start from observed states, so no initial-state noise and PathReg's plain default λ
 #: (seeds 0/1: AUROC 0.696/0.728, against 0.628/0.610 with tl.fit's noise and 20x λ for trajectories).
 DEMO_SETTINGS = {"time_key": "time", "lineage_key": "lineage", "warm_start_epochs": 500, "time_unit": "rate",
