@@ -72,8 +72,8 @@ def test_fit_writes_the_documented_slots(fitted: ad.AnnData) -> None:
     assert params["version"] == sn.__version__
     assert params["time_key"] == "time" and params["lineage_key"] == "lineage"
     assert list(params["hidden"]) == [8, 8] and params["epochs"] == 5
-    # single-cell trajectory defaults: decay, noisy initial states and 20 x PathReg's default λ
-    assert params["decay"] and params["initial_noise"] == 0.5 and params["lam"] == pytest.approx(2.0)
+    # single-cell trajectory defaults: decay and noisy initial states; λ is the regularizer's default
+    assert params["decay"] and params["initial_noise"] == 0.5 and params["lam"] == "None"
     assert params["validation_fraction"] == 0.1 and params["activation"] == "tanh"
     assert json.loads(params["model_kwargs"]) == {"hidden": [8, 8], "epochs": 5, "progress": False}
 
