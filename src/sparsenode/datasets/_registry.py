@@ -1,4 +1,3 @@
-
 """Public addresses and checksums of the reference data files the loaders read.
 
 Keys are paths relative to a data folder (the layout of ``SPARSENODE_DATA_DIR``); values are

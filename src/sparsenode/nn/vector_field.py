@@ -115,6 +115,7 @@ class VectorField(nn.Module):
         self._gates: list[torch.Tensor | None] = []
         self._biases: list[torch.Tensor] = []
         self._edge_mask: torch.Tensor | None = None
+        self._decay: torch.Tensor | None = None
 
     def _connection_matrix(self, matrix: torch.Tensor | None, name: str) -> torch.Tensor | None:
         """A per-connection matrix as a float ``(n_features, n_inputs)`` tensor (square ones tiled for order 2)."""
@@ -133,13 +134,14 @@ class VectorField(nn.Module):
         return self.edge_gate is not None or self.input_mask is not None
 
     def prepare(self, *, sample: bool) -> None:
-        """Compute the gated weights for the next solve, with sampled or deterministic gates."""
+        """Compute the gated weights (and decay rates) for the next solve, with sampled or deterministic gates."""
         self._sampling = sample
         pairs = [layer.gated_weight(sample) for layer in self.layers]
         self._weights = [weight for weight, _ in pairs]
         self._gates = [gates for _, gates in pairs]
         self._biases = [layer.bias for layer in self.layers]
         self._edge_mask = self.connection_mask(sample=sample)
+        self._decay = None if self.decay_parameter is None else self.decay_rates
 
     def restrict(self, strength: torch.Tensor) -> torch.Tensor:
         """``(n_features, n_inputs)`` strengths times the connection mask of the current solve (if any)."""
@@ -181,8 +183,8 @@ class VectorField(nn.Module):
             out = (hidden * weights[-1]).sum(-1) + biases[-1]
         if self.skip is not None:
             out = out + F.linear(state, self.restrict(self.skip.weight))
-        if self.decay_parameter is not None:
-            out = out - self.decay_rates * state[..., : self.n_features]
+        if self._decay is not None:
+            out = out - self._decay * state[..., : self.n_features]
         return out
 
     @property
