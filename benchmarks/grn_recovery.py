@@ -91,14 +91,15 @@ SETTINGS: dict[str, Setting] = {
     "pairs/pathreg+stability": Setting("pairs", {"regularization": "pathreg", "stability": True}, SUBSET),
     "pairs/pathreg edge gates": Setting("pairs", {"regularization": "pathreg", "gates": "edge"}, SUBSET),
     "pairs/pathreg released": Setting("pairs", {"regularization": "pathreg", "gates": "released"}, SUBSET),
+    "tl.fit default": Setting("tl_fit", {}),
     "tl.fit/transport": Setting("tl_fit", {"training_data": "transport"}),
-    "tl.fit/pathreg": Setting("tl_fit", {"regularization": "pathreg", "n_bins": 50, "epochs": 100}, SUBSET),
+    "tl.fit/trajectories": Setting("tl_fit", {"training_data": "trajectories", "n_bins": 50, "epochs": 100}, SUBSET),
     "|Pearson|": Setting("baseline", {"method": "pearson"}),
     "Lasso FD": Setting("baseline", {"method": "lasso_fd"}),
     "OT ridge": Setting("baseline", {"method": "ot_ridge"}),
 }
 #: The one default setting (no per-network tuning) that the target is checked for.
-DEFAULT_SETTING = "tl.fit/transport"
+DEFAULT_SETTING = "tl.fit default"
 
 
 # ----------------------------------------------------------------------------------------------- data

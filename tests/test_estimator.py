@@ -218,6 +218,43 @@ def test_validation_restores_the_best_epoch(linear: tuple) -> None:
     assert model.score(X[8:], t) == pytest.approx(best, rel=1e-5)  # without standardize, score is val_mse
 
 
+# ---------------------------------------------------------------------------------------------- continuing a fit
+def test_continuing_a_fit_starts_from_its_field_and_keeps_its_units(linear: tuple) -> None:
+    X, t, _ = linear
+    first = SparseNODE("pathreg", **TINY).fit(X[:8], t)
+    # other data with other scales: the continued model must keep the first fit's scaling and time unit
+    shifted, stretched = 3.0 * X[8:] + 1.0, 2.0 * t
+    still = SparseNODE("pathreg", **{**TINY, "learning_rate": 1e-9}).fit(shifted, stretched, init_model=first)
+    np.testing.assert_array_equal(still.feature_mean_, first.feature_mean_)
+    np.testing.assert_array_equal(still.feature_std_, first.feature_std_)
+    assert still.time_scale_ == first.time_scale_
+    # a negligible learning rate leaves the field where the first fit left it: the same derivatives
+    states = X[:, 0]
+    np.testing.assert_allclose(still.derivatives(states), first.derivatives(states), rtol=1e-5, atol=1e-7)
+    # the history goes on from the first fit's, epochs numbered on
+    assert still.history_["epoch"] == pytest.approx(np.concatenate([first.history_["epoch"],
+                                                                    first.history_["epoch"] + TINY["epochs"]]))
+    # a real continuation moves away from the first fit and fits its own data better
+    moved = SparseNODE("pathreg", **{**TINY, "epochs": 30}).fit(X[8:], t, init_model=first)
+    assert moved.score(X[8:], t) < first.score(X[8:], t)
+    assert not np.allclose(moved.derivatives(states), first.derivatives(states), rtol=1e-3)
+
+
+def test_continuing_needs_a_fitted_model_of_the_same_architecture(linear: tuple) -> None:
+    X, t, _ = linear
+    first = SparseNODE("pathreg", **TINY).fit(X, t)
+    with pytest.raises(TypeError, match="init_model must be a fitted SparseNODE"):
+        SparseNODE(**TINY).fit(X, t, init_model="model")
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        SparseNODE(**TINY).fit(X, t, init_model=SparseNODE())
+    with pytest.raises(ValueError, match=r"init_model differs in \['hidden', 'activation'\]"):
+        SparseNODE(**{**TINY, "hidden": (4, 4), "activation": "tanh"}).fit(X, t, init_model=first)
+    with pytest.raises(ValueError, match="init_model was fitted on 10 features, X has 3"):
+        SparseNODE(**TINY).fit(X[..., :3], t, init_model=first)
+    with pytest.raises(ValueError, match="pass the same regulators and prior"):
+        SparseNODE(**TINY).fit(X, t, regulators=[0, 1, 2], init_model=first)
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("make", "match"),

@@ -3,6 +3,7 @@ perturbations (``predict(clamp=)``, ``sn.tl.perturb``) and velocity supervision 
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +16,7 @@ from sparsenode import SparseNODE
 from sparsenode.metrics import auroc
 from sparsenode.nn import VectorField, make_regularizer
 from sparsenode.nn.regularizers import mean_path_product, path_product
-from sparsenode.tl._fit import point_velocities
+from sparsenode.tl._fit import point_velocities, subsample_pairs
 
 FAST = {"hidden": (32, 32), "warm_start_epochs": 1000, "epochs": 30, "progress": False}
 TINY = {"hidden": (8, 8), "warm_start_epochs": 20, "epochs": 4, "progress": False}
@@ -309,7 +310,7 @@ def scvelo_simulation() -> sc.AnnData:
 def test_scvelo_latent_time_and_velocity(scvelo_simulation) -> None:
     adata = scvelo_simulation.copy()
     settings = {"time_key": "latent_time", "layer": "Ms", "n_bins": 30, "epochs": 40, "hidden": (16, 16),
-                "progress": False}
+                "training_data": "trajectories", "progress": False}
     sn.tl.fit(adata, **settings, key_added="plain")
     sn.tl.fit(adata, **settings, velocity_key="velocity", velocity_weight=1.0, key_added="velocity")
     assert adata.uns["velocity"]["params"]["velocity_key"] == "velocity"
@@ -382,3 +383,47 @@ def test_tl_fit_on_transport_pairs_with_stability() -> None:
     sn.tl.fit(adata, time_key="time", training_data="transport", dependency_measure="paths", key_added="paths",
               **TINY)
     assert np.allclose(adata.varp["paths"], sn.tl.model(adata, "paths").dependencies())
+
+
+def test_default_fit_refines_the_transport_fit_on_the_trajectories() -> None:
+    """Snapshots of dx/dt = A x (one lineage): the default fits the transport pairs, then the trajectory."""
+    from scipy.linalg import expm
+
+    rng = np.random.default_rng(0)
+    A = np.array([[-1.0, 0.0, 0.0], [2.0, -1.0, 0.0], [0.0, -1.5, -0.5]])
+    starts, times = rng.normal([2.0, 0.0, 1.0], 0.2, (400, 3)), rng.uniform(0.0, 3.0, 400)
+    cells = np.stack([expm(A * time) @ start for start, time in zip(starts, times, strict=True)])
+    adata = ad.AnnData(cells.astype(np.float32), obs=pd.DataFrame({"time": times}, index=[f"c{i}" for i in range(400)]))
+    settings = {"time_key": "time", "activation": "tanh", "seed": 0, **TINY, "warm_start_epochs": 30, "epochs": 10}
+    sn.tl.fit(adata, training_data="transport", key_added="pairs", **settings)
+    sn.tl.fit(adata, refine_epochs=20, key_added="refined", **settings)  # the default training_data
+    pairs, refined = adata.uns["pairs"], adata.uns["refined"]
+    assert refined["params"]["training_data"] == "transport+trajectories"
+    # the first stage is the transport fit itself (same seed and arguments), then 20 epochs on the trajectory
+    assert len(refined["history"]["epoch"]) == 10 + 20
+    np.testing.assert_array_equal(refined["history"]["loss"][:10], pairs["history"]["loss"])
+    # RK4 steps of half the median pair duration for the pairs
+    cell_trajectory = sn.pp.trajectories(adata, time_key="time")
+    _, pair_times = sn.pp.transport_pairs(cell_trajectory.expression, cell_trajectory.time, n_bins=12, epsilon=0.05)
+    assert pairs["params"]["step_size"] == pytest.approx(np.median([t[-1] - t[0] for t in pair_times]) / 2)
+    # refining makes the field follow the whole trajectory from its initial state
+    X, t = cell_trajectory.to_arrays()
+    errors = {key: sn.tl.model(adata, key).score(X, t) for key in ("pairs", "refined")}
+    assert errors["refined"] < 0.7 * errors["pairs"], errors  # measured ratios 0.39-0.54 over seeds 0-2
+    with pytest.raises(ValueError, match="refine_epochs=0 must be a positive integer"):
+        sn.tl.fit(adata, time_key="time", refine_epochs=0, **TINY)
+    with pytest.raises(ValueError, match="transport_max_pairs=0 must be a positive integer"):
+        sn.tl.fit(adata, time_key="time", transport_max_pairs=0, **TINY)
+
+
+def test_transport_pairs_are_subsampled_reproducibly() -> None:
+    pairs = [np.full((2, 3), k, dtype=float) for k in range(50)]
+    times = [np.array([0.0, 1.0 + k]) for k in range(50)]
+    kept, kept_times = subsample_pairs(pairs, times, 20, seed=0)
+    indices = [int(x[0, 0]) for x in kept]
+    assert len(kept) == 20 and indices == sorted(set(indices))  # distinct pairs, in their order
+    assert [float(t[1]) for t in kept_times] == [1.0 + k for k in indices]  # times stay with their pairs
+    assert [int(x[0, 0]) for x in subsample_pairs(pairs, times, 20, seed=0)[0]] == indices
+    assert [int(x[0, 0]) for x in subsample_pairs(pairs, times, 20, seed=1)[0]] != indices
+    assert subsample_pairs(pairs, times, 50, seed=0)[0] is pairs and subsample_pairs(pairs, times, None, seed=0)[0] is pairs
+

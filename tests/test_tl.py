@@ -72,9 +72,12 @@ def test_fit_writes_the_documented_slots(fitted: ad.AnnData) -> None:
     assert params["version"] == sn.__version__
     assert params["time_key"] == "time" and params["lineage_key"] == "lineage"
     assert list(params["hidden"]) == [8, 8] and params["epochs"] == 5
-    # single-cell trajectory defaults: decay and noisy initial states; λ is the regularizer's default
-    assert params["decay"] and params["initial_noise"] == 0.5 and params["lam"] == "None"
-    assert params["validation_fraction"] == 0.1 and params["activation"] == "tanh"
+    # single-cell defaults: transport pairs, then 5 epochs on the trajectories (10 % of their points held out);
+    # decay, tanh, a derivative-matching warm start on the pairs; λ is the regularizer's default
+    assert params["training_data"] == "transport+trajectories" and params["refine_epochs"] == 5
+    assert params["decay"] and params["activation"] == "tanh" and params["warm_start_epochs"] == 300
+    assert params["initial_noise"] == 0.0 and params["lam"] == "None" and params["dependency_measure"] == "jacobian"
+    assert params["validation_fraction"] == 0.1 and params["initial_points"] == 5
     assert json.loads(params["model_kwargs"]) == {"hidden": [8, 8], "epochs": 5, "progress": False}
 
     metrics = results["metrics"]
@@ -84,6 +87,8 @@ def test_fit_writes_the_documented_slots(fitted: ad.AnnData) -> None:
 
     history = results["history"]
     n_epochs = metrics["epochs_run"]
+    assert n_epochs == 5 + 5  # transport stage, then the trajectory stage continuing it
+    assert history["epoch"] == pytest.approx(np.arange(n_epochs) + history["epoch"][0])
     for name in ("epoch", "loss", "mse", "penalty", "val_mse"):
         assert isinstance(history[name], np.ndarray) and len(history[name]) == n_epochs, name
 

@@ -150,6 +150,17 @@ def as_trajectories(X: ArrayLike, t: ArrayLike, *, name: str = "X") -> tuple[lis
     return values, times
 
 
+def continued_history(earlier: dict[str, np.ndarray], later: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One per-epoch history from a fit and its continuation: arrays appended, epochs numbered on."""
+    offset = len(earlier["epoch"])
+    return {key: np.concatenate([earlier[key], later[key] + (offset if key == "epoch" else 0)]) for key in later}
+
+
+#: Parameters that define the vector field's architecture and units; ``fit(init_model=)`` needs them equal.
+ARCHITECTURE_PARAMS = ("hidden", "order", "activation", "decay", "regularization", "regularization_options",
+                       "standardize")
+
+
 class SparseNODE:
     """A neural ODE ``dx/dt = f(x)`` whose vector field is made sparse by one of seven regularizers.
 
@@ -392,6 +403,7 @@ class SparseNODE:
         regulators: ArrayLike | None = None,
         prior: ArrayLike | None = None,
         velocity: ArrayLike | None = None,
+        init_model: SparseNODE | None = None,
     ) -> SparseNODE:
         """Fit the vector field to observed trajectories.
 
@@ -414,6 +426,13 @@ class SparseNODE:
         velocity
             Velocity estimates at the observed points (e.g. RNA velocity), shaped like ``X`` (NaN: none); adds
             the velocity term (see ``velocity_weight``). First-order models only.
+        init_model
+            A fitted estimator to continue from, with the same architecture (``hidden``, ``order``,
+            ``activation``, ``decay``, ``regularization``, ``regularization_options``, ``standardize``), the
+            same number of features and the same ``regulators``/``prior``: its field is the starting point and
+            its feature scaling and time unit are kept, so the field keeps its meaning; there is no
+            derivative-matching warm start, and ``history_`` continues ``init_model``'s. :func:`sparsenode.tl.fit` uses it to refine a fit on transport pairs
+            with the lineage trajectories.
 
         Returns
         -------
@@ -424,6 +443,8 @@ class SparseNODE:
         connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
         velocities = self._check_velocity(velocity, values)
         self._set_scaling(values, times)
+        if init_model is not None:
+            self._continue_from(init_model)
         scaled = [self._scale_values(x) for x in values]
         velocity_data = None if velocities is None else self._velocity_data(scaled, velocities, device=resolve_device(self.device))
         shifted = [self._scale_time(times_k) for times_k in times]
@@ -448,18 +469,45 @@ class SparseNODE:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             self.field_ = self._new_field(self.n_features_in_, self.regularizer_, connections).to(device)
-            derivatives = self._derivative_data(scaled, shifted, device) if self.warm_start_epochs else None
+            if init_model is not None:
+                self._load_field(init_model)
+            warm_start_epochs = 0 if init_model is not None else self.warm_start_epochs
+            derivatives = self._derivative_data(scaled, shifted, device) if warm_start_epochs else None
             if derivatives is not None:
                 warm_start(self.field_, self.regularizer_, derivatives, options)
-            elif self.warm_start_epochs:
+            elif warm_start_epochs:
                 logger.warning("no trajectory has 2 distinct time points without missing values; no warm start")
             self.history_ = fit_trajectories(
                 self.field_, self.regularizer_, train, self.solver_, options, validation=validation_batch,
                 velocity=velocity_data, generator=rng,
             )
+        if init_model is not None:
+            self.history_ = continued_history(init_model.history_, self.history_)
         logger.info("fitted %s on %d trajectories, %d features", self.regularization, len(values),
                     self.n_features_in_)
         return self
+
+    def _continue_from(self, init_model: SparseNODE) -> None:
+        """Check that ``init_model`` can be continued and take over its feature scaling and time unit."""
+        if not isinstance(init_model, SparseNODE):
+            raise TypeError(f"init_model must be a fitted SparseNODE, got {type(init_model).__name__}")
+        init_model._check_fitted()
+        different = [name for name in ARCHITECTURE_PARAMS if getattr(self, name) != getattr(init_model, name)]
+        if different:
+            raise ValueError(f"init_model differs in {different}; continuing a fit needs the same architecture")
+        if init_model.n_features_in_ != self.n_features_in_:
+            raise ValueError(f"init_model was fitted on {init_model.n_features_in_} features, X has "
+                             f"{self.n_features_in_}")
+        self.feature_mean_, self.feature_std_ = init_model.feature_mean_.copy(), init_model.feature_std_.copy()
+        self.time_scale_ = init_model.time_scale_
+
+    def _load_field(self, init_model: SparseNODE) -> None:
+        """Start from ``init_model``'s field weights (its connections must match this fit's)."""
+        try:
+            self.field_.load_state_dict(init_model.field_.state_dict())
+        except RuntimeError as error:
+            raise ValueError("init_model's field does not match this fit's; pass the same regulators and prior "
+                             f"as when init_model was fitted ({error})") from error
 
     def _check_velocity(self, velocity: ArrayLike | None, values: list[np.ndarray]) -> list[np.ndarray] | None:
         """``fit``'s ``velocity`` as a list shaped like the trajectories (``None`` stays ``None``)."""

@@ -55,13 +55,14 @@ def isolated_torch() -> Iterator[None]:
 class FitTask:
     """Everything one fit needs: estimator arguments (seed included), training data, optional validation and
     further :meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>` arguments (``regulators``, ``prior``,
-    ``velocity``)."""
+    ``velocity``); ``then``: a fit that continues this one's model (``fit(init_model=...)``)."""
 
     params: dict[str, Any]
     X: list[np.ndarray]
     t: list[np.ndarray]
     validation: tuple[list[np.ndarray], list[np.ndarray]] | None = None
     fit_kwargs: dict[str, Any] = field(default_factory=dict)
+    then: FitTask | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,11 @@ def run_task(task: FitTask) -> FitOutcome:
     """Fit one model in isolation (the joblib worker function; module level so that it pickles by name)."""
     with isolated_torch():
         try:
-            model = SparseNODE(**task.params).fit(task.X, task.t, validation=task.validation, **task.fit_kwargs)
+            model, stage = None, task
+            while stage is not None:
+                model = SparseNODE(**stage.params).fit(stage.X, stage.t, validation=stage.validation,
+                                                       init_model=model, **stage.fit_kwargs)
+                stage = stage.then
         except FitError as error:
             return FitOutcome(None, None, str(error))
         config, arrays = model.get_state()
