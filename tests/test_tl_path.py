@@ -85,10 +85,12 @@ def test_path_writes_every_slot(path_adata: ad.AnnData) -> None:
     assert list(params["genes"]) == GENES and list(params["trajectories"]) == ["a", "b"]
     for name in ("val_mse", "train_mse", "feature_sparsity", "weight_sparsity"):
         assert results["metrics"][name] == path[name][index], name
-    assert len(results["history"]["epoch"]) == results["metrics"]["epochs_run"]
+    assert len(results["history"]["epoch"]) == results["metrics"]["epochs_run"] == TINY["epochs"] + 5
+    # tl.fit's default: transport pairs, then 5 epochs on the trajectories; |mean Jacobian| as dependencies
+    assert params["training_data"] == "transport+trajectories" and params["dependency_measure"] == "jacobian"
     model = sn.tl.model(adata)
     assert model.lam == selected
-    assert np.array_equal(model.dependencies().astype(np.float32), adata.varp["sparsenode"])
+    assert np.allclose(adata.varp["sparsenode"], np.abs(adata.varp["sparsenode_jacobian"]))
     sn.tl.predict(adata.copy())  # the stored params rebuild the trajectories
 
 
@@ -200,6 +202,19 @@ def test_held_out_trajectories_and_copy() -> None:
     assert not np.array_equal(other.uns["sparsenode"]["regularization_path"]["val_mse"], path["val_mse"])
 
 
+def test_trajectory_path_fits_the_trajectories_alone() -> None:
+    adata = make_adata()
+    sn.tl.regularization_path(adata, lams=[0.01, 0.5], training_data="trajectories", **TRAJECTORY, **TINY)
+    results = adata.uns["sparsenode"]
+    assert results["params"]["training_data"] == "trajectories" and results["metrics"]["epochs_run"] <= TINY["epochs"]
+    model = sn.tl.model(adata)
+    assert np.array_equal(model.dependencies().astype(np.float32), adata.varp["sparsenode"])
+    # the same λ as a plain tl.fit on the trajectories gives the same model
+    selected = float(results["regularization_path"]["selected_lam"])
+    sn.tl.fit(adata, training_data="trajectories", lam=selected, key_added="one", **TRAJECTORY, **TINY)
+    np.testing.assert_array_equal(adata.varp["one"], adata.varp["sparsenode"])
+
+
 def test_default_grid_is_documented() -> None:
     assert np.allclose(DEFAULT_LAMS, np.geomspace(1e-2, 10, 7))
     assert "np.geomspace(1e-2, 10, 7)" in sn.tl.regularization_path.__doc__
@@ -229,6 +244,8 @@ BAD_ARGUMENTS = {
     "missing_allowed_column": ({"allowed_regulators": "is_kinase"}, KeyError, r"allowed_regulators='is_kinase'"),
     "bad_model_argument": ({"epochs": 0}, ValueError, r"epochs=0"),
     "bad_key": ({"key_added": "a/b"}, ValueError, r"key_added='a/b'"),
+    "transport_alone": ({"training_data": "transport"}, ValueError, r"training_data='transport' must be"),
+    "bad_max_pairs": ({"transport_max_pairs": 0}, ValueError, r"transport_max_pairs=0"),
 }
 
 

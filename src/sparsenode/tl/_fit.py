@@ -139,6 +139,56 @@ def model_params(
     return SparseNODE(regularization, **arguments).get_params()
 
 
+def stage_params(
+    training_data: str, regularization: str, *, lam: float | None, validation_fraction: float, initial_points: int,
+    refine_epochs: int, seed: int, model_kwargs: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validated estimator arguments of the first stage of a fit (trajectories or transport pairs) and of its
+    trajectory stage (``None`` unless ``training_data="transport+trajectories"``, whose transport stage holds
+    out nothing)."""
+    refined = training_data == "transport+trajectories"
+    params = model_params(regularization, lam=lam, validation_fraction=0.0 if refined else validation_fraction,
+                          initial_points=initial_points, seed=seed, model_kwargs=model_kwargs,
+                          training_data=training_data)
+    refinement = (refine_params(params, epochs=refine_epochs, initial_points=initial_points,
+                                validation_fraction=validation_fraction, model_kwargs=model_kwargs)
+                  if refined else None)
+    return params, refinement
+
+
+def cell_pairs(
+    adata: AnnData, trajs: Trajectories, trajectory_args: dict[str, Any], *, names: Sequence[str], bins: int,
+    epsilon: float, max_pairs: int | None, seed: int,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Transport pairs of the cells of the trajectories ``names`` (cells, not time-bin means, whatever
+    ``trajs`` holds), at most ``max_pairs`` of them."""
+    cells = trajs if trajs.params["n_bins"] is None else trajectories(adata, n_bins=None, **trajectory_args)
+    kept = [k for k, name in enumerate(cells.names) if name in set(names)]
+    pairs, times = transport_pairs([cells.expression[k] for k in kept], [cells.time[k] for k in kept], n_bins=bins,
+                                   epsilon=epsilon)
+    return subsample_pairs(pairs, times, max_pairs, seed=seed)
+
+
+def stage_tasks(
+    params: dict[str, Any], refinement: dict[str, Any] | None,
+    trajectory_data: tuple[list[np.ndarray], list[np.ndarray]],
+    pairs: tuple[list[np.ndarray], list[np.ndarray]] | None, *, fit_kwargs: dict[str, Any],
+    trajectory_kwargs: dict[str, Any], model_kwargs: dict[str, Any],
+    validation: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+) -> list[tuple[FitTask, str]]:
+    """The stages of one fit as ``(task, bootstrap resampling)``: the trajectories alone, or the transport
+    ``pairs`` (RK4 step of :func:`pair_step_size` unless ``model_kwargs`` give one) followed, with a
+    ``refinement``, by the trajectories. ``validation`` goes to the last stage."""
+    X, t = trajectory_data
+    if pairs is None:
+        return [(FitTask(params, X, t, validation, fit_kwargs=trajectory_kwargs), "points")]
+    params = params if "step_size" in model_kwargs else {**params, "step_size": pair_step_size(pairs[1])}
+    if refinement is None:
+        return [(FitTask(params, *pairs, validation, fit_kwargs=fit_kwargs), "trajectories")]
+    return [(FitTask(params, *pairs, fit_kwargs=fit_kwargs), "trajectories"),
+            (FitTask(refinement, X, t, validation, fit_kwargs=trajectory_kwargs), "points")]
+
+
 def refine_params(
     params: dict[str, Any], *, epochs: int, initial_points: int, validation_fraction: float,
     model_kwargs: dict[str, Any],
@@ -287,10 +337,15 @@ def bootstrap_replicates(stages: list[tuple[FitTask, str]], *, n_models: int, se
                         seed=np.random.SeedSequence(seed if k == 0 else [seed, k]))
         for k, (task, resample) in enumerate(stages)
     ]
-    chained = per_stage[-1]
-    for earlier in reversed(per_stage[:-1]):
-        chained = [dataclasses.replace(task, then=then) for task, then in zip(earlier, chained, strict=True)]
-    return chained
+    return [chained(list(replicate)) for replicate in zip(*per_stage, strict=True)]
+
+
+def chained(tasks: list[FitTask]) -> FitTask:
+    """One task that runs ``tasks`` in order, each continuing the previous one's model (``FitTask.then``)."""
+    task = tasks[-1]
+    for earlier in reversed(tasks[:-1]):
+        task = dataclasses.replace(earlier, then=task)
+    return task
 
 
 def edge_frequency(dependencies: Sequence[np.ndarray], *, threshold: float = EDGE_THRESHOLD) -> np.ndarray:
@@ -501,13 +556,9 @@ def fit(
         check_positive_int("transport_max_pairs", transport_max_pairs)
     if validation_fraction is None:
         validation_fraction = 0.0 if training_data == "transport" else 0.1
-    refined = training_data == "transport+trajectories"
-    params = model_params(regularization, lam=lam, validation_fraction=0.0 if refined else validation_fraction,
-                          initial_points=initial_points, seed=seed, model_kwargs=model_kwargs,
-                          training_data=training_data)
-    refinement = (refine_params(params, epochs=refine_epochs, initial_points=initial_points,
-                                validation_fraction=validation_fraction, model_kwargs=model_kwargs)
-                  if refined else None)
+    params, refinement = stage_params(training_data, regularization, lam=lam, validation_fraction=validation_fraction,
+                                      initial_points=initial_points, refine_epochs=refine_epochs, seed=seed,
+                                      model_kwargs=model_kwargs)
     measure = dependency_measure or ("paths" if training_data == "trajectories" else "jacobian")
     if measure not in DEPENDENCY_MEASURES:
         raise ValueError(f"dependency_measure={dependency_measure!r} must be one of {DEPENDENCY_MEASURES} or None")
@@ -520,18 +571,11 @@ def fit(
     fit_kwargs = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
     trajectory_kwargs = {**fit_kwargs, "velocity": point_velocities(adata, trajs, velocity_key)}
     X, t = trajs.to_arrays()
-    if training_data == "trajectories":
-        stages = [(FitTask(params, X, t, fit_kwargs=trajectory_kwargs), "points")]
-    else:
-        cells = trajs if n_bins is None else trajectories(adata, n_bins=None, **trajectory_args)
-        pairs, pair_times = transport_pairs(cells.expression, cells.time, n_bins=transport_bins,
-                                            epsilon=transport_epsilon)
-        pairs, pair_times = subsample_pairs(pairs, pair_times, transport_max_pairs, seed=seed)
-        if "step_size" not in model_kwargs:
-            params["step_size"] = pair_step_size(pair_times)
-        stages = [(FitTask(params, pairs, pair_times, fit_kwargs=fit_kwargs), "trajectories")]
-        if refinement is not None:
-            stages.append((FitTask(refinement, X, t, fit_kwargs=trajectory_kwargs), "points"))
+    pairs = None if training_data == "trajectories" else cell_pairs(
+        adata, trajs, trajectory_args, names=trajs.names, bins=transport_bins, epsilon=transport_epsilon,
+        max_pairs=transport_max_pairs, seed=seed)
+    stages = stage_tasks(params, refinement, (X, t), pairs, fit_kwargs=fit_kwargs, trajectory_kwargs=trajectory_kwargs,
+                         model_kwargs=model_kwargs)
     replicates = bootstrap_replicates(stages, n_models=n_models, seed=seed) if n_models > 1 else []
 
     logger.info("fitting %s on %d trajectories x %d genes (%s)", regularization, len(trajs), trajs.n_genes,
@@ -539,7 +583,7 @@ def fit(
     model = None
     for stage, _ in stages:
         model = SparseNODE(**stage.params).fit(stage.X, stage.t, init_model=model, **stage.fit_kwargs)
-    recorded = recorded_params(trajs, regularization, SparseNODE(**params), model_kwargs, key_added=key_added,
+    recorded = recorded_params(trajs, regularization, SparseNODE(**stages[0][0].params), model_kwargs, key_added=key_added,
                                n_models=n_models, n_jobs=n_jobs, copy=copy, regulators=recorded_selection(regulators),
                                prior=recorded_selection(prior), velocity_key=velocity_key, training_data=training_data,
                                validation_fraction=validation_fraction, initial_points=initial_points,

@@ -13,15 +13,20 @@ from ..metrics import spurious_feature_sparsity
 from ..nn.train import FitError
 from ..pp import Trajectories, trajectories
 from ._fit import (
+    TRAINING_DATA,
+    cell_pairs,
+    chained,
     check_key,
+    check_positive_int,
     check_writable,
     fit_metrics,
-    model_params,
     recorded_params,
     result_slots,
+    stage_params,
+    stage_tasks,
     write_results,
 )
-from ._parallel import FitTask, check_n_jobs, run_tasks
+from ._parallel import check_n_jobs, run_tasks
 from ._prior import connection_constraints, gene_selection, recorded_selection
 
 if TYPE_CHECKING:
@@ -112,6 +117,11 @@ def regularization_path(
     scale: Literal["global", "trajectory", "none"] = "global",
     trim: tuple[int, int] | None = None,
     regularization: str = "pathreg",
+    training_data: Literal["transport+trajectories", "trajectories"] = "transport+trajectories",
+    refine_epochs: int = 5,
+    transport_bins: int = 12,
+    transport_epsilon: float = 0.05,
+    transport_max_pairs: int | None = 2000,
     validation_fraction: float = 0.1,
     validation_trajectories: Sequence[str] | str | None = None,
     initial_points: int = 5,
@@ -127,8 +137,9 @@ def regularization_path(
 ) -> AnnData | None:
     """Fit one model per penalty strength λ, record error and sparsity, and store the selected model.
 
-    Every λ is fitted as :func:`sparsenode.tl.fit` would (same trajectories, seed and model arguments) on
-    held-out data: random points (``validation_fraction``) or whole trajectories (``validation_trajectories``).
+    Every λ is fitted as :func:`sparsenode.tl.fit` would (same trajectories, training data, seed and model
+    arguments) and scored on held-out trajectory data: random points (``validation_fraction``) or whole
+    trajectories (``validation_trajectories``). Transport pairs are built from the training trajectories only.
     The selected model is then written exactly as :func:`sparsenode.tl.fit` writes a fit, plus the path.
 
     Selection rule, on the validation MSE of each λ (the best epoch's, as in ``metrics["val_mse"]``):
@@ -152,6 +163,9 @@ def regularization_path(
         Trajectories, as in :func:`sparsenode.tl.fit`.
     regularization
         One of ``"none"``, ``"l1"``, ``"l0"``, ``"cnode"``, ``"group_lasso"``, ``"lassonet"``, ``"pathreg"``.
+    training_data, refine_epochs, transport_bins, transport_epsilon, transport_max_pairs
+        As in :func:`sparsenode.tl.fit`; ``"transport"`` alone is not offered, since λ is chosen by the error
+        of integrated trajectories, which a fit on pairs alone never sees.
     validation_fraction
         Share of the trajectory points held out at random for validation, as in :func:`sparsenode.tl.fit`.
         Ignored when ``validation_trajectories`` is given; must be > 0 otherwise.
@@ -187,7 +201,8 @@ def regularization_path(
     ``None``, or a copy of ``adata`` when ``copy=True``, with these fields set (for ``key_added="sparsenode"``):
 
     ``adata.varp["sparsenode"]``, ``adata.varp["sparsenode_jacobian"]``
-        Dependencies and signed mean Jacobian of the selected model, as written by :func:`sparsenode.tl.fit`
+        Dependencies (by ``tl.fit``'s default ``dependency_measure`` for ``training_data``) and signed mean
+        Jacobian of the selected model, as written by :func:`sparsenode.tl.fit`
         (row = target gene, column = regulator gene). A stability matrix of an earlier fit under this key is
         removed.
     ``adata.uns["sparsenode"]``
@@ -205,21 +220,34 @@ def regularization_path(
     if selection not in SELECTIONS:
         raise ValueError(f"selection={selection!r} must be one of {SELECTIONS}")
     grid = check_lams(lams)
+    if training_data not in TRAINING_DATA or training_data == "transport":
+        raise ValueError(f"training_data={training_data!r} must be 'transport+trajectories' or 'trajectories' "
+                         "(λ is chosen by the error of integrated trajectories)")
+    if transport_max_pairs is not None:
+        check_positive_int("transport_max_pairs", transport_max_pairs)
     if "lam" in model_kwargs:
         raise TypeError("regularization_path takes the penalty strengths as lams=[...], not lam=")
     if validation_trajectories is None and validation_fraction == 0:
         raise ValueError("validation_fraction=0 leaves no held-out data to select λ on; use validation_fraction > 0 "
                          "or validation_trajectories")
-    params = [model_params(regularization, lam=float(lam), validation_fraction=validation_fraction,
-                           initial_points=initial_points, seed=seed, model_kwargs=model_kwargs) for lam in grid]
-    trajs = trajectories(adata, time_key=time_key, lineage_key=lineage_key, batch_key=batch_key, layer=layer,
-                         genes=genes, n_bins=n_bins, scale=scale, trim=trim)
+    stages = [stage_params(training_data, regularization, lam=float(lam), validation_fraction=validation_fraction,
+                           initial_points=initial_points, refine_epochs=refine_epochs, seed=seed,
+                           model_kwargs=model_kwargs) for lam in grid]
+    trajectory_args = {"time_key": time_key, "lineage_key": lineage_key, "batch_key": batch_key, "layer": layer,
+                       "genes": genes, "scale": scale, "trim": trim}
+    trajs = trajectories(adata, n_bins=n_bins, **trajectory_args)
     allowed = allowed_inputs(adata, allowed_regulators, trajs.genes)
     constraints = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
     X, t, validation = split_trajectories(trajs, validation_trajectories)
+    held_out = [] if validation_trajectories is None else list(np.atleast_1d(validation_trajectories))
+    pairs = None if training_data == "trajectories" else cell_pairs(
+        adata, trajs, trajectory_args, names=[name for name in trajs.names if name not in held_out],
+        bins=transport_bins, epsilon=transport_epsilon, max_pairs=transport_max_pairs, seed=seed)
+    tasks = [stage_tasks(params, refinement, (X, t), pairs, fit_kwargs=constraints, trajectory_kwargs=constraints,
+                         model_kwargs=model_kwargs, validation=validation) for params, refinement in stages]
 
     logger.info("fitting %s for %d values of lambda (n_jobs=%d)", regularization, len(grid), n_jobs)
-    outcomes = run_tasks([FitTask(p, X, t, validation, fit_kwargs=constraints) for p in params], n_jobs=n_jobs)
+    outcomes = run_tasks([chained([task for task, _ in stage]) for stage in tasks], n_jobs=n_jobs)
     models, metrics = [], []
     for lam, outcome in zip(grid, outcomes, strict=True):
         if outcome.error is not None:
@@ -238,14 +266,18 @@ def regularization_path(
     path |= {"selected_lam": float(grid[chosen]), "selection": selection}
     logger.info("selected lambda=%g (%s rule)", grid[chosen], selection)
 
+    measure = "paths" if training_data == "trajectories" else "jacobian"  # as sn.tl.fit's default
     recorded = recorded_params(
         trajs, regularization, models[chosen], model_kwargs, key_added=key_added, selection=selection,
-        validation_trajectories=validation_trajectories, n_jobs=n_jobs, copy=copy,
+        validation_trajectories=validation_trajectories, n_jobs=n_jobs, copy=copy, training_data=training_data,
+        refine_epochs=refine_epochs, transport_bins=transport_bins, transport_epsilon=transport_epsilon,
+        transport_max_pairs=transport_max_pairs, validation_fraction=validation_fraction,
+        initial_points=initial_points, dependency_measure=measure,
         allowed_regulators=recorded_selection(allowed_regulators), regulators=recorded_selection(regulators),
         prior=recorded_selection(prior),
     )
     selected_metrics = {name: value for name, value in metrics[chosen].items() if name != "spurious_feature_sparsity"}
-    varp, uns = result_slots(adata, keys, models[chosen], trajs, recorded, selected_metrics)
+    varp, uns = result_slots(adata, keys, models[chosen], trajs, recorded, selected_metrics, measure=measure)
     uns["regularization_path"] = path
     adata = adata.copy() if copy else adata
     write_results(adata, keys, varp, uns)
