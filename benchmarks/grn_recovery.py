@@ -26,12 +26,15 @@ Settings (``SETTINGS``, a dict of named settings; add one by adding an entry):
 ``pairs/pathreg edge gates``, ``pairs/pathreg released``
     PathReg with one hard-concrete gate per (target, input) connection (network = the gates' open
     probabilities), and the released unit-gate PathReg (``gates="unit"``, unnormalised gate term, sampled gates).
+``tl.fit default``
+    ``sn.tl.fit(adata, time_key=..., lineage_key=...)`` with every default: the same pairing through the AnnData
+    API (expression min-max scaled per gene), then 5 epochs on the lineage trajectories of cells
+    (``training_data="transport+trajectories"``); network = ``varp["sparsenode"]`` = |mean Jacobian| over the
+    cells. This is ``DEFAULT_SETTING``, checked against the target.
 ``tl.fit/transport``
-    The same pairing through the AnnData API: ``sn.tl.fit(adata, training_data="transport")`` with its defaults
-    (expression min-max scaled per gene, network = ``varp["sparsenode"]`` = |mean Jacobian| over the cells).
-    This is the package's network setting, ``DEFAULT_SETTING``, checked against the target.
-``tl.fit/pathreg``
-    The package's trajectory route: ``sn.tl.fit`` on pseudotime-binned lineage trajectories
+    ``sn.tl.fit(adata, training_data="transport")``: the pairs alone.
+``tl.fit/trajectories``
+    ``sn.tl.fit(adata, training_data="trajectories")`` on pseudotime-binned lineage trajectories
     (``n_bins=50``, ``epochs=100``, otherwise the ``tl.fit`` defaults), network = ``varp["sparsenode"]``.
 Baselines: ``|Pearson|`` (absolute correlation of expression); ``Lasso FD`` (``LassoCV`` per target of
 finite-difference derivatives of 20 pseudotime-bin means per lineage on the bin means); ``OT ridge`` (``RidgeCV``
@@ -42,10 +45,10 @@ per network, the highest mean over the 500-cell data sets of the 12 methods in
 Hematopoiesis (``--no-hematopoiesis`` skips it): per regularizer, ``sn.tl.fit`` on donor s1d2 with the paper's
 protocol, spurious-feature sparsity and TF-target AUPRC against the motif prior in ``varp["reference"]``.
 
-The slow comparison settings (stability, edge gates, released PathReg, ``tl.fit/pathreg``) run on replicates 0-2
+The slow comparison settings (stability, edge gates, released PathReg, ``tl.fit/trajectories``) run on replicates 0-2
 of every network (``SUBSET``); the others on all ten.
 
-Run from the repository root (about 40 minutes on 2 cores; ``--quick``: 3 data sets per network)::
+Run from the repository root (about 30 minutes on 2 cores; ``--quick``: 3 data sets per network)::
 
     SPARSENODE_DATA_DIR=../shared/data python benchmarks/grn_recovery.py [--quick] [--jobs 2] [--out grn_results]
 """

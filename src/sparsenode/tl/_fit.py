@@ -112,9 +112,11 @@ def model_params(
 ) -> dict[str, Any]:
     """Validated :class:`~sparsenode.SparseNODE` arguments (invalid ones raise here, before any fit).
 
-    Defaults for ``training_data="transport"`` (two-point trajectories of paired cells): a derivative-matching
-    warm start of 300 steps and 100 epochs (BEELINE measurements in ``benchmarks/grn_recovery.py``); every pair
-    starts at its cell (``initial_points=1``). For trajectories:
+    Defaults for transport pairs (two-point trajectories of paired cells; for ``"transport+trajectories"`` these
+    are the arguments of its transport stage, see :func:`refine_params` for the trajectory stage): a
+    derivative-matching warm start of 300 steps and 100 epochs (BEELINE measurements in
+    ``benchmarks/grn_recovery.py``); every pair starts at its cell (``initial_points=1``); with the trajectory
+    stage, ``tanh`` as for trajectories (below). For ``"trajectories"``:
 
     Cells along a pseudotime are dense and noisy: their finite differences overstate the rate of change, so
     unless ``model_kwargs`` say otherwise the internal time unit is the trajectory duration
@@ -214,8 +216,9 @@ def subsample_pairs(
 
 
 def pair_step_size(t: list[np.ndarray]) -> float:
-    """RK4 step for two-point pairs: half their median duration (2 steps per pair; as accurate on BEELINE as
-    the default step of a tenth of the longest pair, and about twice as fast per fit)."""
+    """RK4 step for two-point pairs: half their median duration (2 steps per pair). The estimator's default, a
+    tenth of the longest pair, took 49 s against 25 s for the transport fit of the hematopoiesis donor s1d2
+    (1,104 pairs x 529 genes); on BEELINE the 2-step pair fits of ``benchmarks/grn_recovery.py`` score as well."""
     return float(np.median([times[-1] - times[0] for times in t])) / 2
 
 

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: λ grid used when ``lams`` is not given: 7 values, log-spaced from 0.01 to 10 (fits with noisy initial states,
-#: the trajectory default of :func:`sparsenode.tl.fit`, may need λ > 1 for zeros on many genes).
+#: the default of :func:`sparsenode.tl.fit` with ``training_data="trajectories"``, may need λ > 1 for zeros on
+#: many genes).
 DEFAULT_LAMS = np.geomspace(1e-2, 10.0, 7)
 #: ``selection="1se"`` keeps the largest λ whose validation MSE is at most ``1 + SELECTION_TOLERANCE`` x the minimum.
 SELECTION_TOLERANCE = 0.05
