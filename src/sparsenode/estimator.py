@@ -431,8 +431,8 @@ class SparseNODE:
             ``activation``, ``decay``, ``regularization``, ``regularization_options``, ``standardize``), the
             same number of features and the same ``regulators``/``prior``: its field is the starting point and
             its feature scaling and time unit are kept, so the field keeps its meaning; there is no
-            derivative-matching warm start, and ``history_`` continues ``init_model``'s. :func:`sparsenode.tl.fit` uses it to refine a fit on transport pairs
-            with the lineage trajectories.
+            derivative-matching warm start, and ``history_`` continues ``init_model``'s.
+            :func:`sparsenode.tl.fit` uses it to refine a fit on transport pairs with the lineage trajectories.
 
         Returns
         -------
@@ -442,9 +442,7 @@ class SparseNODE:
         regularizer = make_regularizer(self.regularization, self.lam, **self.regularization_options)
         connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
         velocities = self._check_velocity(velocity, values)
-        self._set_scaling(values, times)
-        if init_model is not None:
-            self._continue_from(init_model)
+        self._set_scaling(values, times, like=init_model)
         scaled = [self._scale_values(x) for x in values]
         velocity_data = None if velocities is None else self._velocity_data(scaled, velocities, device=resolve_device(self.device))
         shifted = [self._scale_time(times_k) for times_k in times]
@@ -487,8 +485,8 @@ class SparseNODE:
                     self.n_features_in_)
         return self
 
-    def _continue_from(self, init_model: SparseNODE) -> None:
-        """Check that ``init_model`` can be continued and take over its feature scaling and time unit."""
+    def _check_continuable(self, init_model: SparseNODE) -> None:
+        """Raise unless this fit can continue ``init_model`` (fitted, same architecture and features)."""
         if not isinstance(init_model, SparseNODE):
             raise TypeError(f"init_model must be a fitted SparseNODE, got {type(init_model).__name__}")
         init_model._check_fitted()
@@ -498,8 +496,6 @@ class SparseNODE:
         if init_model.n_features_in_ != self.n_features_in_:
             raise ValueError(f"init_model was fitted on {init_model.n_features_in_} features, X has "
                              f"{self.n_features_in_}")
-        self.feature_mean_, self.feature_std_ = init_model.feature_mean_.copy(), init_model.feature_std_.copy()
-        self.time_scale_ = init_model.time_scale_
 
     def _load_field(self, init_model: SparseNODE) -> None:
         """Start from ``init_model``'s field weights (its connections must match this fit's)."""
@@ -539,7 +535,9 @@ class SparseNODE:
         return VelocityData(as_tensor(states), as_tensor(np.where(known, targets, 0.0)), as_tensor(known.astype(np.float32)),
                             float(self.velocity_weight))
 
-    def _set_scaling(self, values: list[np.ndarray], times: list[np.ndarray]) -> None:
+    def _set_scaling(self, values: list[np.ndarray], times: list[np.ndarray], like: SparseNODE | None = None) -> None:
+        """Check the data and set the feature scaling and time unit: from the data, or those of ``like`` (a model
+        this fit continues)."""
         stacked = np.concatenate(values)
         self.n_features_in_ = stacked.shape[1]
         empty = np.flatnonzero(np.all(np.isnan(stacked), axis=0))
@@ -548,6 +546,11 @@ class SparseNODE:
         duration = float(max(times_k[-1] - times_k[0] for times_k in times))
         if duration <= 0:
             raise ValueError("every trajectory has constant time; t must increase within a trajectory")
+        if like is not None:
+            self._check_continuable(like)
+            self.feature_mean_, self.feature_std_ = like.feature_mean_.copy(), like.feature_std_.copy()
+            self.time_scale_ = like.time_scale_
+            return
         if self.standardize:
             self.feature_mean_ = np.nanmean(stacked, axis=0)
             std = np.nanstd(stacked, axis=0)

@@ -16,7 +16,7 @@ from .._uns import from_h5ad_value, to_h5ad_value
 from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
 from ..pp import Trajectories, trajectories, transport_pairs
-from ._parallel import FitTask, check_n_jobs, run_tasks
+from ._parallel import FitTask, check_n_jobs, fit_task, run_tasks
 from ._prior import connection_constraints, recorded_selection
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def model_params(
     """Validated :class:`~sparsenode.SparseNODE` arguments (invalid ones raise here, before any fit).
 
     Defaults for transport pairs (two-point trajectories of paired cells; for ``"transport+trajectories"`` these
-    are the arguments of its transport stage, see :func:`refine_params` for the trajectory stage): a
+    are the arguments of its transport stage, see :func:`stage_params` for the trajectory stage): a
     derivative-matching warm start of 300 steps and 100 epochs (BEELINE measurements in
     ``benchmarks/grn_recovery.py``); every pair starts at its cell (``initial_points=1``); with the trajectory
     stage, ``tanh`` as for trajectories (below). For ``"trajectories"``:
@@ -152,10 +152,14 @@ def stage_params(
     params = model_params(regularization, lam=lam, validation_fraction=0.0 if refined else validation_fraction,
                           initial_points=initial_points, seed=seed, model_kwargs=model_kwargs,
                           training_data=training_data)
-    refinement = (refine_params(params, epochs=refine_epochs, initial_points=initial_points,
-                                validation_fraction=validation_fraction, model_kwargs=model_kwargs)
-                  if refined else None)
-    return params, refinement
+    if not refined:
+        return params, None
+    # the trajectory stage: same architecture, its own epochs, initial points, validation share and step size
+    # (the transport stage's step suits two-point pairs)
+    check_positive_int("refine_epochs", refine_epochs)
+    refinement = {**params, "epochs": refine_epochs, "initial_points": initial_points,
+                  "validation_fraction": validation_fraction, "step_size": model_kwargs.get("step_size")}
+    return params, SparseNODE(**refinement).get_params()
 
 
 def cell_pairs(
@@ -165,7 +169,8 @@ def cell_pairs(
     """Transport pairs of the cells of the trajectories ``names`` (cells, not time-bin means, whatever
     ``trajs`` holds), at most ``max_pairs`` of them."""
     cells = trajs if trajs.params["n_bins"] is None else trajectories(adata, n_bins=None, **trajectory_args)
-    kept = [k for k, name in enumerate(cells.names) if name in set(names)]
+    wanted = set(names)
+    kept = [k for k, name in enumerate(cells.names) if name in wanted]
     pairs, times = transport_pairs([cells.expression[k] for k in kept], [cells.time[k] for k in kept], n_bins=bins,
                                    epsilon=epsilon)
     return subsample_pairs(pairs, times, max_pairs, seed=seed)
@@ -189,19 +194,6 @@ def stage_tasks(
         return [(FitTask(params, *pairs, validation, fit_kwargs=fit_kwargs), "trajectories")]
     return [(FitTask(params, *pairs, fit_kwargs=fit_kwargs), "trajectories"),
             (FitTask(refinement, X, t, validation, fit_kwargs=trajectory_kwargs), "points")]
-
-
-def refine_params(
-    params: dict[str, Any], *, epochs: int, initial_points: int, validation_fraction: float,
-    model_kwargs: dict[str, Any],
-) -> dict[str, Any]:
-    """Arguments of the trajectory stage of ``training_data="transport+trajectories"``: the transport stage's
-    (same architecture), with ``epochs`` of trajectory fitting, the trajectories' initial points, validation
-    share and step size (the transport stage's step suits two-point pairs)."""
-    check_positive_int("refine_epochs", epochs)
-    arguments = {**params, "epochs": epochs, "initial_points": initial_points,
-                 "validation_fraction": validation_fraction, "step_size": model_kwargs.get("step_size")}
-    return SparseNODE(**arguments).get_params()
 
 
 def subsample_pairs(
@@ -235,13 +227,15 @@ def fit_metrics(model: SparseNODE, X: list[np.ndarray], t: list[np.ndarray]) -> 
 
 
 def recorded_params(
-    trajs: Trajectories, regularization: str, model: SparseNODE, model_kwargs: dict[str, Any], **arguments: Any
+    trajs: Trajectories, regularization: str, estimator_params: dict[str, Any], model_kwargs: dict[str, Any],
+    **arguments: Any,
 ) -> dict[str, Any]:
-    """``uns[key]["params"]``: trajectory and model arguments, the tool's own ``arguments``, provenance."""
+    """``uns[key]["params"]``: trajectory and estimator arguments (``SparseNODE.get_params()``), the tool's own
+    ``arguments``, provenance."""
     return {
         **{name: to_h5ad_value(trajs.params[name]) for name in TRAJECTORY_ARGS if name != "genes"},
         "regularization": regularization,
-        **{name: to_h5ad_value(value) for name, value in model.get_params().items()},
+        **{name: to_h5ad_value(value) for name, value in estimator_params.items()},
         "model_kwargs": json.dumps(model_kwargs),
         **{name: to_h5ad_value(value) for name, value in arguments.items()},
         "orientation": ORIENTATION,
@@ -584,10 +578,8 @@ def fit(
 
     logger.info("fitting %s on %d trajectories x %d genes (%s)", regularization, len(trajs), trajs.n_genes,
                 training_data)
-    model = None
-    for stage, _ in stages:
-        model = SparseNODE(**stage.params).fit(stage.X, stage.t, init_model=model, **stage.fit_kwargs)
-    recorded = recorded_params(trajs, regularization, SparseNODE(**stages[0][0].params), model_kwargs, key_added=key_added,
+    model = fit_task(chained([task for task, _ in stages]))
+    recorded = recorded_params(trajs, regularization, stages[0][0].params, model_kwargs, key_added=key_added,
                                n_models=n_models, n_jobs=n_jobs, copy=copy, regulators=recorded_selection(regulators),
                                prior=recorded_selection(prior), velocity_key=velocity_key, training_data=training_data,
                                validation_fraction=validation_fraction, initial_points=initial_points,

@@ -80,15 +80,21 @@ class FitOutcome:
         return SparseNODE.from_state(self.config, self.arrays)
 
 
+def fit_task(task: FitTask) -> SparseNODE:
+    """The model of ``task`` and of the tasks chained to it with ``then``, each continuing the previous model."""
+    model, stage = None, task
+    while stage is not None:
+        model = SparseNODE(**stage.params).fit(stage.X, stage.t, validation=stage.validation, init_model=model,
+                                               **stage.fit_kwargs)
+        stage = stage.then
+    return model
+
+
 def run_task(task: FitTask) -> FitOutcome:
     """Fit one model in isolation (the joblib worker function; module level so that it pickles by name)."""
     with isolated_torch():
         try:
-            model, stage = None, task
-            while stage is not None:
-                model = SparseNODE(**stage.params).fit(stage.X, stage.t, validation=stage.validation,
-                                                       init_model=model, **stage.fit_kwargs)
-                stage = stage.then
+            model = fit_task(task)
         except FitError as error:
             return FitOutcome(None, None, str(error))
         config, arrays = model.get_state()

@@ -269,7 +269,7 @@ def regularization_path(
 
     measure = "paths" if training_data == "trajectories" else "jacobian"  # as sn.tl.fit's default
     recorded = recorded_params(
-        trajs, regularization, models[chosen], model_kwargs, key_added=key_added, selection=selection,
+        trajs, regularization, models[chosen].get_params(), model_kwargs, key_added=key_added, selection=selection,
         validation_trajectories=validation_trajectories, n_jobs=n_jobs, copy=copy, training_data=training_data,
         refine_epochs=refine_epochs, transport_bins=transport_bins, transport_epsilon=transport_epsilon,
         transport_max_pairs=transport_max_pairs, validation_fraction=validation_fraction,
