@@ -327,15 +327,20 @@ def test_scvelo_latent_time_and_velocity(scvelo_simulation) -> None:
 
 
 # ------------------------------------------------------------------------------------------ transport pairs
-def test_transport_pairs_follow_the_flow_of_snapshots() -> None:
-    """Snapshots of many runs of dx/dt = A x: the pairs' finite differences approximate A x at the cells."""
-    rng = np.random.default_rng(0)
-    A = np.array([[-0.5, 0.0], [1.0, -0.5]])
-    starts = rng.normal([2.0, 0.0], 0.3, (400, 2))
-    times = rng.uniform(0.0, 3.0, 400)
+def linear_snapshots(A: np.ndarray, start: list[float], spread: float, n_cells: int = 400):
+    """One snapshot each of ``n_cells`` runs of dx/dt = A x from normal starts, at uniform times in [0, 3]."""
     from scipy.linalg import expm
 
-    cells = np.stack([expm(A * time) @ start for start, time in zip(starts, times, strict=True)])
+    rng = np.random.default_rng(0)
+    starts = rng.normal(start, spread, (n_cells, len(start)))
+    times = rng.uniform(0.0, 3.0, n_cells)
+    return np.stack([expm(A * time) @ x for x, time in zip(starts, times, strict=True)]), times
+
+
+def test_transport_pairs_follow_the_flow_of_snapshots() -> None:
+    """Snapshots of many runs of dx/dt = A x: the pairs' finite differences approximate A x at the cells."""
+    A = np.array([[-0.5, 0.0], [1.0, -0.5]])
+    cells, times = linear_snapshots(A, [2.0, 0.0], 0.3)
 
     def alignment(epsilon: float) -> float:
         pairs, pair_times = sn.pp.transport_pairs([cells], [times], n_bins=8, epsilon=epsilon)
@@ -387,12 +392,8 @@ def test_tl_fit_on_transport_pairs_with_stability() -> None:
 
 def test_default_fit_refines_the_transport_fit_on_the_trajectories() -> None:
     """Snapshots of dx/dt = A x (one lineage): the default fits the transport pairs, then the trajectory."""
-    from scipy.linalg import expm
-
-    rng = np.random.default_rng(0)
-    A = np.array([[-1.0, 0.0, 0.0], [2.0, -1.0, 0.0], [0.0, -1.5, -0.5]])
-    starts, times = rng.normal([2.0, 0.0, 1.0], 0.2, (400, 3)), rng.uniform(0.0, 3.0, 400)
-    cells = np.stack([expm(A * time) @ start for start, time in zip(starts, times, strict=True)])
+    cells, times = linear_snapshots(np.array([[-1.0, 0.0, 0.0], [2.0, -1.0, 0.0], [0.0, -1.5, -0.5]]),
+                                    [2.0, 0.0, 1.0], 0.2)
     adata = ad.AnnData(cells.astype(np.float32), obs=pd.DataFrame({"time": times}, index=[f"c{i}" for i in range(400)]))
     settings = {"time_key": "time", "activation": "tanh", "seed": 0, **TINY, "warm_start_epochs": 30, "epochs": 10}
     sn.tl.fit(adata, training_data="transport", key_added="pairs", **settings)
