@@ -46,18 +46,24 @@ STEPS, BLOCK, FOLDS = 160, 20, 8
 #: Hill thresholds of the Hill-kinetics search, as shares of each gene's maximum.
 HILL_THRESHOLDS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: A set's error and complexity, from (states, rates, blocks, target, regulators).
-SetError = Callable[[np.ndarray, np.ndarray, np.ndarray, int, tuple[int, ...]], tuple[float, int]]
+SetError = Callable[[np.ndarray, np.ndarray, np.ndarray | None, int, tuple[int, ...]], tuple[float, int]]
 
 
-def best_subset_scores(X: np.ndarray, max_parents: int, set_error: SetError) -> np.ndarray:
-    """``(d, d)`` BIC inclusion weights (row = target) of all parent sets of size <= max_parents, each scored by
-    ``set_error`` on the states and finite-difference rates of the realizations."""
+def realization_rates(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """States, their finite-difference rates to the next step and the CV block of each (20 steps of one
+    realization), from krumsiek11's cells in order."""
     d = X.shape[1]
     series = X.reshape(-1, STEPS, d)
-    states = series[:, :-1].reshape(-1, d)
-    rates = (series[:, 1:] - series[:, :-1]).reshape(-1, d)
     realization = np.repeat(np.arange(len(series)), STEPS - 1)
     blocks = np.tile(np.arange(STEPS - 1) // BLOCK, len(series)) + 100 * realization
+    return series[:, :-1].reshape(-1, d), (series[:, 1:] - series[:, :-1]).reshape(-1, d), blocks
+
+
+def best_subset_scores(states: np.ndarray, rates: np.ndarray, max_parents: int, set_error: SetError,
+                       blocks: np.ndarray | None = None) -> np.ndarray:
+    """``(d, d)`` BIC inclusion weights (row = target) of all parent sets of size <= max_parents, each scored by
+    ``set_error`` on the ``states`` and their ``rates`` (``blocks``: CV groups, for errors that need them)."""
+    d = states.shape[1]
     scores = np.zeros((d, d))
     for target in range(d):
         others = [j for j in range(d) if j != target]
@@ -79,7 +85,7 @@ def knn_error(states: np.ndarray, rates: np.ndarray, blocks: np.ndarray, target:
     return float(np.mean((predicted - rates[:, target]) ** 2)), len(regulators)
 
 
-def hill_error(states: np.ndarray, rates: np.ndarray, blocks: np.ndarray, target: int,
+def hill_error(states: np.ndarray, rates: np.ndarray, blocks: np.ndarray | None, target: int,
                regulators: tuple[int, ...]) -> tuple[float, int]:
     """Least-squares error of the Hill-kinetics class (multilinear in Hill transforms of the target and its
     regulators, plus decay), minimised over the thresholds; complexity = coefficients + thresholds."""
@@ -107,14 +113,16 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     adata = sn.datasets.krumsiek11()
     X = np.asarray(adata.X, dtype=np.float64)
+    states, rates, blocks = realization_rates(X)
     reference = np.asarray(adata.varp["reference"])
     rows = {}
     for k in args.max_parents:
         start = time.perf_counter()
-        rows[f"best-subset kNN (k <= {k})"] = (best_subset_scores(X, k, knn_error), time.perf_counter() - start)
+        rows[f"best-subset kNN (k <= {k})"] = (best_subset_scores(states, rates, k, knn_error, blocks),
+                                                  time.perf_counter() - start)
     for k in args.hill_max_parents:
         start = time.perf_counter()
-        rows[f"best-subset Hill kinetics (k <= {k})"] = (best_subset_scores(X, k, hill_error),
+        rows[f"best-subset Hill kinetics (k <= {k})"] = (best_subset_scores(states, rates, k, hill_error),
                                                          time.perf_counter() - start)
     rows["|Pearson|"] = (np.abs(np.corrcoef(X.T)), 0.0)
     for name, settings in (("sparsenode tl.fit defaults", {"time_key": "time", "lineage_key": "lineage"}),
