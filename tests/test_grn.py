@@ -16,7 +16,7 @@ from sparsenode import SparseNODE
 from sparsenode.metrics import auroc
 from sparsenode.nn import VectorField, make_regularizer
 from sparsenode.nn.regularizers import mean_path_product, path_product
-from sparsenode.tl._fit import point_velocities, subsample_pairs
+from sparsenode.tl._fit import cell_pairs, point_velocities, subsample_pairs
 
 FAST = {"hidden": (32, 32), "warm_start_epochs": 1000, "epochs": 30, "progress": False}
 TINY = {"hidden": (8, 8), "warm_start_epochs": 20, "epochs": 4, "progress": False}
@@ -415,6 +415,28 @@ def test_default_fit_refines_the_transport_fit_on_the_trajectories() -> None:
         sn.tl.fit(adata, time_key="time", refine_epochs=0, **TINY)
     with pytest.raises(ValueError, match="transport_max_pairs=0 must be a positive integer"):
         sn.tl.fit(adata, time_key="time", transport_max_pairs=0, **TINY)
+
+
+def test_transport_pairs_of_binned_trajectories_are_in_their_units() -> None:
+    """With ``n_bins`` the pairs come from the cells, scaled like the binned trajectories the fit is refined on."""
+    rng = np.random.default_rng(0)
+    times = rng.uniform(0, 10, 120)
+    values = np.column_stack([times, 5 + 2 * np.sin(times), rng.normal(3, 1, 120)]).astype(np.float32)
+    obs = pd.DataFrame({"time": times, "lineage": np.where(np.arange(120) % 2, "a", "b")},
+                       index=[f"c{i}" for i in range(120)])
+    adata = ad.AnnData(values, obs=obs)
+    arguments = {"time_key": "time", "lineage_key": "lineage", "scale": "trajectory"}
+    binned = sn.pp.trajectories(adata, n_bins=6, **arguments)
+    pairs, pair_times = cell_pairs(adata, binned, arguments, names=binned.names, bins=4, epsilon=0.05,
+                                   max_pairs=None, seed=0)
+    # the pairs of the cells, converted by hand to each binned trajectory's scaled expression and time
+    expected_pairs, expected_times = sn.pp.transport_pairs(
+        [binned.scale_expression(k, values[binned.cells[k]]) for k in range(len(binned))],
+        [(times[binned.cells[k]] - binned.time_offset[k]) / binned.time_scale[k] for k in range(len(binned))],
+        n_bins=4, epsilon=0.05)
+    np.testing.assert_allclose(np.array(pairs), np.array(expected_pairs), atol=1e-5)
+    np.testing.assert_allclose(np.array(pair_times), np.array(expected_times), atol=1e-6)
+    assert len(pairs) > 60
 
 
 def test_transport_pairs_are_subsampled_reproducibly() -> None:

@@ -70,7 +70,7 @@ def transport_pairs(
 
     Returns
     -------
-    ``(pairs, pair_times)``: lists of ``(2, n_genes)`` states and ``(2,)`` times (start at the cell's own time),
+    ``(pairs, pair_times)``: lists of ``(2, n_genes)`` states and ``(2,)`` times (0 and the time to the successor),
     one entry per paired cell, as :meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>` takes them.
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 2:

@@ -167,13 +167,29 @@ def cell_pairs(
     epsilon: float, max_pairs: int | None, seed: int,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Transport pairs of the cells of the trajectories ``names`` (cells, not time-bin means, whatever
-    ``trajs`` holds), at most ``max_pairs`` of them."""
-    cells = trajs if trajs.params["n_bins"] is None else trajectories(adata, n_bins=None, **trajectory_args)
+    ``trajs`` holds; in the scaled units of ``trajs``), at most ``max_pairs`` of them."""
     wanted = set(names)
-    kept = [k for k, name in enumerate(cells.names) if name in wanted]
-    pairs, times = transport_pairs([cells.expression[k] for k in kept], [cells.time[k] for k in kept], n_bins=bins,
-                                   epsilon=epsilon)
+    names = [name for name in trajs.names if name in wanted]  # in the order of trajs
+    if trajs.params["n_bins"] is None:
+        kept = [trajs.names.index(name) for name in names]
+        expression, time = [trajs.expression[k] for k in kept], [trajs.time[k] for k in kept]
+    else:
+        expression, time = cells_in_units_of(trajs, trajectories(adata, n_bins=None, **trajectory_args), names)
+    pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon)
     return subsample_pairs(pairs, times, max_pairs, seed=seed)
+
+
+def cells_in_units_of(trajs: Trajectories, cells: Trajectories, names: Sequence[str]
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Expression and times of the cell trajectories ``names`` of ``cells``, converted to the scaled units of
+    the (binned) trajectories ``trajs`` of the same name: each is scaled over its own points, not over cells."""
+    expression, time = [], []
+    for name in names:
+        k, target = cells.names.index(name), trajs.names.index(name)
+        expression.append(trajs.scale_expression(target, cells.unscale_expression(k, cells.expression[k])))
+        input_time = cells.time[k] * cells.time_scale[k] + cells.time_offset[k]
+        time.append((input_time - trajs.time_offset[target]) / trajs.time_scale[target])
+    return expression, time
 
 
 def stage_tasks(
