@@ -253,6 +253,27 @@ def test_continuing_needs_a_fitted_model_of_the_same_architecture(linear: tuple)
         SparseNODE(**TINY).fit(X[..., :3], t, init_model=first)
     with pytest.raises(ValueError, match="pass the same regulators and prior"):
         SparseNODE(**TINY).fit(X, t, regulators=[0, 1, 2], init_model=first)
+    restricted = SparseNODE(**TINY).fit(X, t, regulators=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"\(input_mask differs\); pass the same regulators and prior"):
+        SparseNODE(**TINY).fit(X, t, regulators=[3, 4, 5], init_model=restricted)
+
+
+def test_a_failed_fit_leaves_the_estimator_as_it_was(linear: tuple) -> None:
+    X, t, _ = linear
+    model = SparseNODE(**TINY).fit(X, t)
+    before = {name: value for name, value in vars(model).items()}
+    derivatives = model.derivatives(X[0])
+    bad = np.concatenate([X, X[..., :1]], axis=-1)  # one more feature, never observed at any start
+    bad[:, 0, -1] = np.nan
+    with pytest.raises(ValueError):
+        model.fit(bad, t)
+    assert vars(model).keys() == before.keys()
+    assert all(vars(model)[name] is value for name, value in before.items())
+    np.testing.assert_array_equal(model.derivatives(X[0]), derivatives)
+    unfitted = SparseNODE(**TINY)
+    with pytest.raises(ValueError):
+        unfitted.fit(bad, t)
+    assert not hasattr(unfitted, "n_features_in_")
 
 
 # ---------------------------------------------------------------------------------------------- bad input

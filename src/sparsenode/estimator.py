@@ -436,8 +436,29 @@ class SparseNODE:
 
         Returns
         -------
-        The fitted estimator.
+        The fitted estimator. A fit that raises leaves the estimator as it was before.
         """
+        before = dict(self.__dict__)
+        try:
+            return self._fit(X, t, validation=validation, regulators=regulators, prior=prior, velocity=velocity,
+                             init_model=init_model)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(
+        self,
+        X: ArrayLike,
+        t: ArrayLike,
+        *,
+        validation: tuple[ArrayLike, ArrayLike] | None,
+        regulators: ArrayLike | None,
+        prior: ArrayLike | None,
+        velocity: ArrayLike | None,
+        init_model: SparseNODE | None,
+    ) -> SparseNODE:
+        """:meth:`fit`, which may leave the estimator half-written when it raises."""
         values, times = as_trajectories(X, t)
         regularizer = make_regularizer(self.regularization, self.lam, **self.regularization_options)
         connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
@@ -499,6 +520,11 @@ class SparseNODE:
 
     def _load_field(self, init_model: SparseNODE) -> None:
         """Start from ``init_model``'s field weights (its connections must match this fit's)."""
+        for name in ("input_mask", "penalty_weights"):
+            mine, theirs = getattr(self.field_, name), getattr(init_model.field_, name)
+            if mine is not None and theirs is not None and not torch.equal(mine.cpu(), theirs.cpu()):
+                raise ValueError(f"init_model's field does not match this fit's ({name} differs); pass the same "
+                                 "regulators and prior as when init_model was fitted")
         try:
             self.field_.load_state_dict(init_model.field_.state_dict())
         except RuntimeError as error:
