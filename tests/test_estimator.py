@@ -191,6 +191,14 @@ def test_save_load_round_trip(fitted: dict, linear: tuple, tmp_path: Path) -> No
         assert loaded.history_.keys() == model.history_.keys()
 
 
+def test_numpy_number_arguments_save(linear: tuple, tmp_path: Path) -> None:
+    X, t, _ = linear
+    model = SparseNODE("cnode", lam=np.float32(0.05), **{**TINY, "epochs": np.int64(2)}).fit(X, t)
+    model.save(tmp_path / "model.npz")
+    loaded = SparseNODE.load(tmp_path / "model.npz")
+    assert loaded.epochs == 2 and loaded.lam == pytest.approx(0.05)
+
+
 def test_same_seed_same_model_other_seed_other_model(linear: tuple) -> None:
     X, t, _ = linear
     first, second = (SparseNODE("pathreg", seed=4, **TINY).fit(X, t) for _ in range(2))
@@ -284,6 +292,8 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(linear: tuple) -> None:
         (lambda: SparseNODE("l1", -1.0), r"lam=-1\.0 must be a finite number >= 0"),
         (lambda: SparseNODE("l1", float("nan")), r"lam=nan must be a finite number >= 0"),
         (lambda: SparseNODE(warm_start_epochs=-1), r"warm_start_epochs=-1 must be an integer >= 0"),
+        (lambda: SparseNODE(step_size=0), r"step_size=0 must be None or a positive number"),
+        (lambda: SparseNODE(batch_size=2.5), r"batch_size=2.5 must be None or a positive integer"),
         (lambda: SparseNODE(**TINY).fit(np.zeros((2, 3, 4, 5)), np.arange(4.0)), r"must be \(n_traj, n_time"),
         (lambda: SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(4.0)), r"t has shape \(4,\) but X has 5"),
         (lambda: SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(5.0)[::-1]), r"t decreases"),

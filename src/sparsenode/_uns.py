@@ -12,12 +12,25 @@ import numpy as np
 NONE = "None"
 
 
+def to_json(value: Any) -> str:
+    """``json.dumps`` that also takes numpy scalars and arrays (e.g. ``epochs=np.int64(5)``)."""
+    return json.dumps(value, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def to_h5ad_value(value: Any) -> Any:
     """Make a value writable to .h5ad: ``None`` -> ``"None"``, tuples/lists -> arrays, dicts -> JSON strings."""
     if value is None:
         return NONE
     if isinstance(value, dict):
-        return json.dumps(value)
+        return to_json(value)
     if isinstance(value, tuple | list):
         return np.asarray(value)
     return value

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import io
+from ._checks import is_real
 from .nn.regularizers import Regularizer, make_regularizer
 from .nn.solve import SolverOptions, TrajectoryBatch, masked_mse, predict_observations
 from .nn.train import DerivativeData, TrainingOptions, VelocityData, fit_trajectories, warm_start
@@ -338,24 +339,28 @@ class SparseNODE:
         if self.segment_points is not None and (not isinstance(self.segment_points, int) or self.segment_points < 2):
             raise ValueError(f"segment_points={self.segment_points!r} must be None or an integer >= 2")
         if self.time_unit not in ("rate", "duration") and not (
-            isinstance(self.time_unit, int | float) and np.isfinite(self.time_unit) and self.time_unit > 0
+            is_real(self.time_unit) and np.isfinite(self.time_unit) and self.time_unit > 0
         ):
             raise ValueError(f"time_unit={self.time_unit!r} must be 'rate', 'duration' or a positive number")
         if self.prior_mode not in ("mask", "penalty"):
             raise ValueError(f"prior_mode={self.prior_mode!r} must be 'mask' or 'penalty'")
-        if not (isinstance(self.prior_weight, int | float) and 0.0 <= self.prior_weight <= 1.0):
+        if not (is_real(self.prior_weight) and 0.0 <= self.prior_weight <= 1.0):
             raise ValueError(f"prior_weight={self.prior_weight!r} must be a number in [0, 1]")
         for name in ("velocity_weight", "initial_noise"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, int | float) and np.isfinite(value) and value >= 0):
+            if not (is_real(value) and np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}={value!r} must be a finite number >= 0")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction={self.validation_fraction!r} must be in [0, 1)")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} must be None or >= 1")
-        SolverOptions(self.solver, self.step_size or 0.02, self.rtol, self.atol, self.max_steps)
+        if self.batch_size is not None and (not isinstance(self.batch_size, int | np.integer) or self.batch_size < 1):
+            raise ValueError(f"batch_size={self.batch_size!r} must be None or a positive integer")
+        if self.step_size is not None and not (is_real(self.step_size) and np.isfinite(self.step_size)
+                                               and self.step_size > 0):
+            raise ValueError(f"step_size={self.step_size!r} must be None or a positive number")
+        SolverOptions(self.solver, 0.02 if self.step_size is None else self.step_size, self.rtol, self.atol,
+                      self.max_steps)
         self._new_field(1, regularizer)
         resolve_device(self.device)
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ._uns import to_json
+
 #: Version of the model format written by this package; readers refuse newer ones.
 FORMAT_VERSION = 1
 _CONFIG_ENTRY = "__config__"
@@ -34,7 +36,7 @@ def write_model(path: str | os.PathLike, config: dict[str, Any], arrays: dict[st
     """Write ``arrays`` and the JSON-able ``config`` (with the format version) to ``path`` (``.npz``)."""
     config = {**config, "format_version": FORMAT_VERSION}
     payload = {name: np.asarray(value) for name, value in arrays.items()}
-    payload[_CONFIG_ENTRY] = np.array(json.dumps(config))
+    payload[_CONFIG_ENTRY] = np.array(to_json(config))
     with open(path, "wb") as handle:
         np.savez(handle, **payload)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._keys import ORIENTATION, Keys
-from .._uns import from_h5ad_value, to_h5ad_value
+from .._uns import from_h5ad_value, to_h5ad_value, to_json
 from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
 from ..pp import Trajectories, trajectories, transport_pairs
@@ -252,7 +251,7 @@ def recorded_params(
         **{name: to_h5ad_value(trajs.params[name]) for name in TRAJECTORY_ARGS if name != "genes"},
         "regularization": regularization,
         **{name: to_h5ad_value(value) for name, value in estimator_params.items()},
-        "model_kwargs": json.dumps(model_kwargs),
+        "model_kwargs": to_json(model_kwargs),
         **{name: to_h5ad_value(value) for name, value in arguments.items()},
         "orientation": ORIENTATION,
         "genes": np.asarray(trajs.genes),
@@ -291,7 +290,7 @@ def result_slots(
         "metrics": metrics,
         "history": dict(model.history_),
         "fitted": fitted_curves(model, trajs),
-        "model": {"config": json.dumps(config), "weights": weights},
+        "model": {"config": to_json(config), "weights": weights},
     }
     return varp, uns
 

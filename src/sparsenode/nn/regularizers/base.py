@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 
+from ..._checks import is_real
 from ..layers import GateMode
 from ..vector_field import VectorField
 
@@ -109,6 +111,6 @@ def make_regularizer(regularization: str, lam: float | None, **options: Any) -> 
         raise ValueError(f"regularization={regularization!r} is unknown; choose one of {sorted(REGULARIZERS)}")
     if lam is None:
         lam = REGULARIZERS[regularization].default_lam
-    if not isinstance(lam, int | float) or not torch.isfinite(torch.tensor(float(lam))) or lam < 0:
+    if not is_real(lam) or not np.isfinite(lam) or lam < 0:
         raise ValueError(f"lam={lam!r} must be a finite number >= 0")
     return REGULARIZERS[regularization](lam, **options)
