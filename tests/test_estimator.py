@@ -148,6 +148,13 @@ def test_second_order_harmonic_oscillator() -> None:
     assert np.mean((predicted - X) ** 2) < 0.05 * X.var()  # measured (model seeds 0-2): 0.010-0.015
     from_frames = model.predict(X[:, :3], t)  # position and velocity estimated from the first frames
     assert np.mean((from_frames - X) ** 2) < 0.05 * X.var()  # measured: 0.008-0.009
+    # frames observed at other times than the output grid: the state they give at t[0], then the grid
+    grid = np.r_[t[0], t[3:]]
+    np.testing.assert_allclose(model.predict(X[:, :3], grid, frame_times=t[:3]), from_frames[:, [0, *range(3, len(t))]],
+                               atol=1e-5)
+    assert model.n_initial_frames == 2
+    with pytest.raises(ValueError, match=r"frame_times must be finite, \(k,\) or \(n_traj, k\)"):
+        model.predict(X[:, :3], grid, frame_times=t[:2])
 
 
 def test_initial_noise_pulls_perturbed_starts_back_onto_the_trajectories(linear: tuple) -> None:

@@ -280,6 +280,21 @@ def test_predict_leaves_cells_outside_every_trajectory_nan() -> None:
     assert np.isnan(layer[0]).all() and np.isfinite(layer[1:]).all()
 
 
+def test_second_order_curves_start_from_the_observed_points() -> None:
+    """Order 2 estimates position and velocity from the first 2 observed points at their own times."""
+    adata = make_adata(lineages=("a",))
+    sn.tl.fit(adata, time_key="time", training_data="trajectories", order=2, initial_points=1,
+              **{**TINY, "initial_noise": 0.0})
+    curves = adata.uns["sparsenode"]["fitted"]
+    cells = adata.obs["time"].to_numpy().argsort()[:2]
+    # a line through 2 points passes through the first: the curve starts at the first cell
+    np.testing.assert_allclose(curves["expression"][0, 0], adata.X[cells[0]], atol=1e-4)
+    sn.tl.predict(adata)
+    sn.tl.perturb(adata, {"g0": 0.0})
+    assert np.isfinite(adata.layers["sparsenode_predicted"]).all()
+    assert np.isfinite(adata.uns["sparsenode_perturbation"]["perturbed"]).all()
+
+
 # ---------------------------------------------------------------------------------------------- edges
 def test_edges_table(fitted: ad.AnnData) -> None:
     table = sn.tl.edges(fitted)

@@ -712,7 +712,8 @@ class SparseNODE:
         return next(self.field_.parameters()).device
 
     def predict(
-        self, x0: np.ndarray, t: ArrayLike, *, v0: np.ndarray | None = None, clamp: Mapping[int, float] | None = None
+        self, x0: np.ndarray, t: ArrayLike, *, v0: np.ndarray | None = None, frame_times: ArrayLike | None = None,
+        clamp: Mapping[int, float] | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Integrate trajectories from initial states.
 
@@ -726,6 +727,10 @@ class SparseNODE:
             Output times: shared ``(n_time,)``, ``(n_traj, n_time)`` or a list of per-trajectory arrays.
         v0
             Initial velocities ``(n_traj, d)`` for ``order=2`` when ``x0`` holds states, not frames.
+        frame_times
+            Times of the frames in ``x0``, ``(k,)`` shared or ``(n_traj, k)``, when they are not ``t[:k]`` (e.g.
+            observations before a regular output grid); the estimated state is the state at ``t[0]``. Only
+            order 2 uses frame times (order 1 averages the frames). See :attr:`n_initial_frames`.
         clamp
             In-silico perturbation: ``{feature index: value}`` (input units). These features start at the value
             and stay there (their derivative is held at 0; knock-out: 0 or the feature's minimum,
@@ -750,9 +755,7 @@ class SparseNODE:
                 raise ValueError(f"t for trajectory {k} must be a finite, non-decreasing 1-d array")
         shifted = [self._scale_time(times_k) for times_k in times]
         if x0.ndim == 3:
-            if x0.shape[1] > min(len(times_k) for times_k in times):
-                raise ValueError(f"x0 has {x0.shape[1]} frames, more than the time points given in t")
-            initial = self._initial_states([self._scale_values(x) for x in x0], shifted)
+            initial = self._initial_states([self._scale_values(x) for x in x0], self._frame_times(x0, times, frame_times))
         else:
             initial = self._scale_values(x0)
             if self.order == 2:
@@ -776,6 +779,28 @@ class SparseNODE:
         predictions = [p * self.feature_std_ + self.feature_mean_ for p in predictions]
         lengths = {len(p) for p in predictions}
         return np.stack(predictions) if len(lengths) == 1 else predictions
+
+    @property
+    def n_initial_frames(self) -> int:
+        """Observed frames an initial state is estimated from: ``initial_points`` (order 2: at least 2)."""
+        return self.initial_points if self.order == 1 else max(2, self.initial_points)
+
+    def _frame_times(self, frames: np.ndarray, times: list[np.ndarray], frame_times: ArrayLike | None
+                     ) -> list[np.ndarray]:
+        """Internal times of ``predict``'s ``(n_traj, k, d)`` frames, from 0 at each trajectory's ``t[0]``."""
+        k = frames.shape[1]
+        if frame_times is None:
+            if k > min(len(times_k) for times_k in times):
+                raise ValueError(f"x0 has {k} frames, more than the time points given in t")
+            return [self._scale_time(times_k[:k]) for times_k in times]
+        given = np.asarray(frame_times, dtype=np.float64)
+        if given.ndim == 1:
+            given = np.broadcast_to(given, (len(frames), len(given)))
+        if given.shape != (len(frames), k) or not np.all(np.isfinite(given)):
+            raise ValueError(f"frame_times must be finite, (k,) or (n_traj, k) = {(len(frames), k)}; got "
+                             f"{np.shape(frame_times)}")
+        return [((row - times_k[0]) / self.time_scale_).astype(np.float32) for row, times_k in zip(given, times,
+                                                                                                    strict=True)]
 
     def _clamped_features(self, clamp: Mapping[int, float] | None) -> np.ndarray:
         """Boolean ``(d,)`` mask of the features ``clamp`` holds constant (validated)."""

@@ -67,12 +67,20 @@ def trajectory_params(params: dict[str, Any]) -> dict[str, Any]:
     return arguments
 
 
+def predict_from_start(model: SparseNODE, values: np.ndarray, times: np.ndarray, grid: np.ndarray,
+                       clamp: dict[int, float] | None = None) -> np.ndarray:
+    """``(len(grid), d)`` prediction over ``grid`` (starting at ``times[0]``) from the initial state the fit
+    estimates from a trajectory's first observed points ``values`` at ``times`` (scaled units)."""
+    frames = model.n_initial_frames
+    return model.predict(values[None, :frames], grid, frame_times=times[:frames], clamp=clamp)[0]
+
+
 def fitted_curves(model: SparseNODE, trajs: Trajectories, n_points: int = N_CURVE_POINTS) -> dict[str, np.ndarray]:
     """Model curves from each trajectory's initial state over its time range, in the input's units."""
     times = [np.linspace(times_k[0], times_k[-1], n_points) for times_k in trajs.time]
     predicted = [
-        model.predict(values[None, : model.initial_points], grid)[0]
-        for values, grid in zip(trajs.expression, times, strict=True)
+        predict_from_start(model, values, observed, grid)
+        for values, observed, grid in zip(trajs.expression, trajs.time, times, strict=True)
     ]
     return {
         "names": np.asarray(trajs.names),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._keys import Keys
-from ._fit import N_CURVE_POINTS, check_key, check_writable
+from ._fit import N_CURVE_POINTS, check_key, check_writable, predict_from_start
 from ._results import fit_trajectories, fitted_genes, model
 
 if TYPE_CHECKING:
@@ -88,11 +88,11 @@ def perturb(
     times, baseline, perturbed = [], [], []
     for k, (expression, observed_times) in enumerate(zip(trajs.expression, trajs.time, strict=True)):
         grid = np.linspace(observed_times[0], observed_times[-1], n_points)
-        start = expression[None, : estimator.initial_points]
         scaled_values = trajs.scale_expression(k, values[None])[0]
         scaled_clamp = {position: float(scaled_values[position]) for position in clamp}
-        baseline.append(trajs.unscale_expression(k, estimator.predict(start, grid)[0]))
-        perturbed.append(trajs.unscale_expression(k, estimator.predict(start, grid, clamp=scaled_clamp)[0]))
+        baseline.append(trajs.unscale_expression(k, predict_from_start(estimator, expression, observed_times, grid)))
+        perturbed.append(trajs.unscale_expression(
+            k, predict_from_start(estimator, expression, observed_times, grid, clamp=scaled_clamp)))
         times.append(trajs.unscale_time(k, grid))
     baseline, perturbed = np.stack(baseline), np.stack(perturbed)
     result = {

@@ -13,7 +13,7 @@ from .._keys import Keys
 from ..estimator import SparseNODE
 from ..metrics import network_scores
 from ..pp import Trajectories, trajectories
-from ._fit import check_writable, trajectory_params
+from ._fit import check_writable, predict_from_start, trajectory_params
 from ._prior import network_matrix
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     total = np.zeros((adata.n_obs, len(positions)))
     count = np.zeros(adata.n_obs)
     for k, (values, times) in enumerate(zip(trajs.expression, trajs.time, strict=True)):
-        predicted = trajs.unscale_expression(k, estimator.predict(values[None, : estimator.initial_points], times)[0])
+        predicted = trajs.unscale_expression(k, predict_from_start(estimator, values, times, times))
         cells, points = trajs.point_of_cells(k)
         np.add.at(total, cells, predicted[points])
         np.add.at(count, cells, 1.0)
