@@ -281,6 +281,10 @@ def test_perturbation_top_genes(adata):
     assert [label.get_text() for label in ax.get_xticklabels()] == ["g0", "g1", "g4"]
     assert [bar.get_height() for bar in ax.patches] == [-0.5, 0.3, 0.2]
     assert "g0" in ax.get_title()
+    # a result stored under tl.perturb's own key_added
+    adata.uns["knockout"] = adata.uns.pop(f"{KEY}_perturbation")
+    ax = perturbation(adata, KEY, n_top=3, perturbation_key="knockout", return_fig=True).axes[0]
+    assert [bar.get_height() for bar in ax.patches] == [-0.5, 0.3, 0.2]
 
 
 def test_forecast():

@@ -16,6 +16,7 @@ def perturbation(
     key: str = "sparsenode",
     *,
     n_top: int = 20,
+    perturbation_key: str | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
@@ -28,11 +29,13 @@ def perturbation(
     Parameters
     ----------
     adata
-        Annotated data matrix with ``adata.uns[f"{key}_perturbation"]`` from :func:`sparsenode.tl.perturb`.
+        Annotated data matrix with a result of :func:`sparsenode.tl.perturb` in ``adata.uns``.
     key
         The ``key_added`` of the fit.
     n_top
         Number of genes to show.
+    perturbation_key
+        The ``key_added`` of :func:`sparsenode.tl.perturb`; default ``f"{key}_perturbation"``, its default.
     ax
         Axes to draw into. A new figure is created if `None`.
     show
@@ -46,9 +49,10 @@ def perturbation(
     """
     result = _require(
         adata.uns,
-        f"{Keys(key).uns}_perturbation",
+        f"{Keys(key).uns}_perturbation" if perturbation_key is None else perturbation_key,
         where="adata.uns",
-        instruction=f"Run `sn.tl.perturb` on the fit {key!r} (`sn.tl.fit(adata, key_added={key!r})`) first.",
+        instruction=f"Run `sn.tl.perturb` on the fit {key!r} (`sn.tl.fit(adata, key_added={key!r})`) first, or "
+        "pass the key_added of sn.tl.perturb as perturbation_key.",
     )
     genes = np.asarray(result["genes"]).astype(str)
     effect = np.asarray(result["effect"], dtype=float)
