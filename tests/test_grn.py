@@ -3,6 +3,8 @@ perturbations (``predict(clamp=)``, ``sn.tl.perturb``) and velocity supervision 
 
 from __future__ import annotations
 
+import logging
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ import pytest
 import scanpy as sc
 import torch
 from _systems import sparse_linear_system
+from scipy import sparse
 
 import sparsenode as sn
 from sparsenode import SparseNODE
@@ -220,7 +223,7 @@ def test_tl_fit_with_regulators_and_prior_round_trips(tmp_path) -> None:
     assert np.array_equal(sn.tl.model(loaded).dependencies(), sn.tl.model(adata).dependencies())
 
 
-def test_tl_fit_takes_a_prior_edge_table_and_a_var_column() -> None:
+def test_tl_fit_takes_a_prior_edge_table_and_a_var_column(caplog) -> None:
     adata = sn.datasets.krumsiek11()
     adata.var["is_tf"] = adata.var_names.isin(["Gata1", "Pu.1"])
     table = pd.DataFrame({"regulator": ["Gata1", "Pu.1"], "target": ["Fog1", "Cebpa"]})
@@ -231,6 +234,15 @@ def test_tl_fit_takes_a_prior_edge_table_and_a_var_column() -> None:
         (adata.var_names.get_loc("Fog1"), adata.var_names.get_loc("Gata1")),
         (adata.var_names.get_loc("Cebpa"), adata.var_names.get_loc("Pu.1")),
     }
+    # the same prior as a sparse varp entry; edges between other genes are reported and ignored
+    adata.varp["prior"] = sparse.csr_matrix(np.asarray(adata.varp["sparsenode"] != 0, dtype=np.float32))
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", n_bins=20, regulators="is_tf", prior="prior",
+              key_added="sparse", **TINY)
+    np.testing.assert_array_equal(adata.varp["sparse"] != 0, adata.varp["sparsenode"] != 0)
+    with caplog.at_level(logging.WARNING, logger="sparsenode"):
+        sn.tl.fit(adata, time_key="time", n_bins=20, prior=pd.concat([table, pd.DataFrame(
+            {"regulator": ["NotAGene"], "target": ["Fog1"]})]), key_added="partial", **TINY)
+    assert "1 of the 3 prior edges name genes that are not fitted" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -240,6 +252,8 @@ def test_tl_fit_takes_a_prior_edge_table_and_a_var_column() -> None:
         ({"regulators": "missing_column"}, KeyError, "not a column of adata.var"),
         ({"prior": "missing"}, KeyError, "prior 'missing' is not in adata.varp"),
         ({"prior": pd.DataFrame({"a": [1]})}, KeyError, "a prior DataFrame needs columns"),
+        ({"prior": pd.DataFrame({"regulator": ["GATA1"], "target": ["FOG1"]})}, ValueError,
+         "none of the 1 edges of the prior DataFrame connects two fitted genes"),
         ({"velocity_key": "velocity"}, KeyError, "velocity_key='velocity' is not a layer"),
     ],
 )

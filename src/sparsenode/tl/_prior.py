@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 if TYPE_CHECKING:
     from anndata import AnnData
+
+logger = logging.getLogger(__name__)
 
 
 def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: str) -> np.ndarray | None:
@@ -51,7 +55,7 @@ def network_matrix(adata: AnnData, network: str | pd.DataFrame | np.ndarray, gen
     if isinstance(network, str):
         if network not in adata.varp:
             raise KeyError(f"{name} {network!r} is not in adata.varp (keys: {list(adata.varp.keys())})")
-        return np.asarray(adata.varp[network])[np.ix_(positions, positions)]
+        return dense(adata.varp[network])[np.ix_(positions, positions)]
     if isinstance(network, pd.DataFrame):
         columns = [pair for pair in (("regulator", "target"), ("source", "target"), ("Gene1", "Gene2"))
                    if set(pair) <= set(network.columns)]
@@ -62,16 +66,27 @@ def network_matrix(adata: AnnData, network: str | pd.DataFrame | np.ndarray, gen
         index = pd.Index(genes)
         regulators, targets = index.get_indexer(network[regulator_column]), index.get_indexer(network[target_column])
         known = (regulators >= 0) & (targets >= 0)
+        if not known.any():
+            raise ValueError(f"none of the {len(network)} edges of the {name} DataFrame connects two fitted genes "
+                             f"(e.g. {list(genes[:3])}); check the gene names")
+        if not known.all():
+            logger.warning("%d of the %d %s edges name genes that are not fitted; they are ignored",
+                           int((~known).sum()), len(network), name)
         matrix = np.zeros((len(genes), len(genes)))
         matrix[targets[known], regulators[known]] = 1.0
         return matrix
-    matrix = np.asarray(network)
+    matrix = dense(network)
     if matrix.shape == (adata.n_vars, adata.n_vars):
         return matrix[np.ix_(positions, positions)]
     if matrix.shape == (len(genes), len(genes)):
         return matrix
     raise ValueError(f"{name} array has shape {matrix.shape}; expected ({adata.n_vars}, {adata.n_vars}) or "
                      f"({len(genes)}, {len(genes)}) (fitted genes), row = target, column = regulator")
+
+
+def dense(matrix: Any) -> np.ndarray:
+    """A dense or :mod:`scipy.sparse` matrix as a numpy array."""
+    return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
 
 
 def connection_constraints(adata: AnnData, genes: list[str], *, regulators: Any, prior: Any) -> dict[str, Any]:
