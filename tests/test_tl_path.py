@@ -92,6 +92,11 @@ def test_path_writes_every_slot(path_adata: ad.AnnData) -> None:
     assert model.lam == selected
     assert np.allclose(adata.varp["sparsenode"], np.abs(adata.varp["sparsenode_jacobian"]))
     sn.tl.predict(adata.copy())  # the stored params rebuild the trajectories
+    # the estimator arguments are recorded as tl.fit records them: those of the first (transport) stage
+    fitted = make_adata()
+    sn.tl.fit(fitted, lam=selected, **TRAJECTORY, **TINY)
+    for name in sn.SparseNODE().get_params():
+        np.testing.assert_array_equal(params[name], fitted.uns["sparsenode"]["params"][name], err_msg=name)
 
 
 def test_selected_lam_follows_the_documented_rule(path_adata: ad.AnnData, path_min: ad.AnnData) -> None:

@@ -44,6 +44,12 @@ DEPENDENCY_MEASURES = ("paths", "jacobian")
 EDGE_THRESHOLD = 0.01
 
 
+def default_measure(training_data: str) -> str:
+    """``varp[key_added]``'s default dependency measure: path products for trajectory fits, whose fields are
+    trained on whole lineages, |mean Jacobian| when transport pairs are involved."""
+    return "paths" if training_data == "trajectories" else "jacobian"
+
+
 def check_writable(adata: AnnData, *, copy: bool) -> None:
     """Refuse objects a tool cannot write into (before any work is done)."""
     from anndata import AnnData
@@ -580,7 +586,7 @@ def fit(
     params, refinement = stage_params(training_data, regularization, lam=lam, validation_fraction=validation_fraction,
                                       initial_points=initial_points, refine_epochs=refine_epochs, seed=seed,
                                       model_kwargs=model_kwargs)
-    measure = dependency_measure or ("paths" if training_data == "trajectories" else "jacobian")
+    measure = dependency_measure or default_measure(training_data)
     if measure not in DEPENDENCY_MEASURES:
         raise ValueError(f"dependency_measure={dependency_measure!r} must be one of {DEPENDENCY_MEASURES} or None")
     if training_data == "transport" and velocity_key is not None:

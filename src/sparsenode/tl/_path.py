@@ -19,6 +19,7 @@ from ._fit import (
     check_key,
     check_positive_int,
     check_writable,
+    default_measure,
     fit_metrics,
     recorded_params,
     result_slots,
@@ -267,9 +268,9 @@ def regularization_path(
     path |= {"selected_lam": float(grid[chosen]), "selection": selection}
     logger.info("selected lambda=%g (%s rule)", grid[chosen], selection)
 
-    measure = "paths" if training_data == "trajectories" else "jacobian"  # as sn.tl.fit's default
-    recorded = recorded_params(
-        trajs, regularization, models[chosen].get_params(), model_kwargs, key_added=key_added, selection=selection,
+    measure = default_measure(training_data)
+    recorded = recorded_params(  # the first stage's estimator arguments, as sn.tl.fit records them
+        trajs, regularization, tasks[chosen][0][0].params, model_kwargs, key_added=key_added, selection=selection,
         validation_trajectories=validation_trajectories, n_jobs=n_jobs, copy=copy, training_data=training_data,
         refine_epochs=refine_epochs, transport_bins=transport_bins, transport_epsilon=transport_epsilon,
         transport_max_pairs=transport_max_pairs, validation_fraction=validation_fraction,
