@@ -10,7 +10,8 @@ slot                                      content
 ``varp["sparsenode_stability"]``          edge frequency over resampled fits (when asked)
 ``uns["sparsenode"]["params"]``           every argument, ``orientation``, ``genes``, package ``version``
 ``uns["sparsenode"]["metrics"]``          train/validation MSE, feature and weight sparsity
-``uns["sparsenode"]["history"]``          per-epoch arrays: ``epoch``, ``loss``, ``mse``, ``penalty``, ``val_mse``
+``uns["sparsenode"]["history"]``          per-epoch arrays: ``epoch``, ``loss``, ``mse``, ``penalty``, ``velocity``,
+                                          ``val_mse`` (``velocity``: the velocity term, NaN without ``velocity_key``)
 ``uns["sparsenode"]["fitted"]``           per trajectory: ``names``, ``lineage``, ``batch``, ``time`` (n_traj, n_grid),
                                           ``expression`` (n_traj, n_grid, n_genes) in the units of the input
 ``uns["sparsenode"]["model"]``            ``config`` (JSON string) and ``weights`` (dict of arrays)

@@ -241,7 +241,7 @@ class SparseNODE:
         Internally centre and scale every feature to unit variance (undone in every output).
     seed
         Seed of weight initialisation, gate sampling and data splits; the same seed gives identical results on
-        CPU.
+        CPU with the same number of torch threads (``torch.set_num_threads``; sums are split differently).
     device
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
     progress
@@ -250,7 +250,8 @@ class SparseNODE:
     Attributes
     ----------
     history_
-        Per-epoch arrays ``epoch``, ``loss``, ``mse``, ``penalty``, ``val_mse`` (internal, standardised units).
+        Per-epoch arrays ``epoch``, ``loss``, ``mse``, ``penalty``, ``velocity`` (the velocity term; NaN without
+        ``velocity``), ``val_mse`` (internal, standardised units).
     n_features_in_
         Number of features ``d``.
     time_scale_

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,6 @@ class TrajectoryBatch:
     observed: torch.Tensor
     mask: torch.Tensor
     initial: torch.Tensor
-    trajectory_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
     @classmethod
     def from_arrays(
@@ -111,7 +110,6 @@ class TrajectoryBatch:
             observed=as_tensor(observed),
             mask=as_tensor(mask, torch.bool),
             initial=as_tensor(initial),
-            trajectory_ids=np.arange(len(expression)),
         )
 
     def __len__(self) -> int:
@@ -126,16 +124,15 @@ class TrajectoryBatch:
             observed=self.observed[index],
             mask=self.mask[index],
             initial=self.initial[index],
-            trajectory_ids=self.trajectory_ids[trajectories],
         )
 
     def with_mask(self, mask: torch.Tensor) -> TrajectoryBatch:
         """The same trajectories with another loss mask (e.g. held-out validation points)."""
-        return TrajectoryBatch(self.grid, self.grid_index, self.observed, mask, self.initial, self.trajectory_ids)
+        return TrajectoryBatch(self.grid, self.grid_index, self.observed, mask, self.initial)
 
     def with_initial(self, initial: torch.Tensor) -> TrajectoryBatch:
         """The same trajectories started from other initial states."""
-        return TrajectoryBatch(self.grid, self.grid_index, self.observed, self.mask, initial, self.trajectory_ids)
+        return TrajectoryBatch(self.grid, self.grid_index, self.observed, self.mask, initial)
 
 
 def integrate(field: VectorField, initial: torch.Tensor, grid: torch.Tensor, solver: SolverOptions) -> torch.Tensor:

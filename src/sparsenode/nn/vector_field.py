@@ -125,13 +125,9 @@ class VectorField(nn.Module):
         if matrix.shape == (self.n_features, self.n_features) and self.order == 2:
             matrix = matrix.repeat(1, 2)
         if matrix.shape != (self.n_features, self.n_inputs):
-            raise ValueError(f"{name} must have shape ({self.n_features}, {self.n_features}); got {tuple(matrix.shape)}")
+            raise ValueError(f"{name} must have shape ({self.n_features}, {self.n_features}) or ({self.n_features}, "
+                             f"{self.n_inputs}); got {tuple(matrix.shape)}")
         return matrix
-
-    @property
-    def per_output_inputs(self) -> bool:
-        """Whether every output sees its own masked input (edge gates or an input mask)."""
-        return self.edge_gate is not None or self.input_mask is not None
 
     def prepare(self, *, sample: bool) -> None:
         """Compute the gated weights (and decay rates) for the next solve, with sampled or deterministic gates."""

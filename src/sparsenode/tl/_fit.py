@@ -524,11 +524,13 @@ def fit(
         ``None``: 0 with ``training_data="transport"`` (a held-out point of a two-point pair removes the pair's
         only target; BEELINE mean AUPRC 0.64 with 0.1 against 0.86 with 0), else 0.1.
     initial_points
-        The initial state of a trajectory is the mean of its first ``initial_points`` points.
+        The initial state of a trajectory is the mean of its first ``initial_points`` points (order 2: a line
+        through at least 2 gives position and velocity). Transport pairs always start at their cell.
     key_added
         Key under which results are stored (see Returns).
     seed
-        Random seed; the same seed gives identical results on CPU.
+        Random seed; the same seed gives identical results on CPU with the same number of torch threads
+        (``torch.set_num_threads``).
     n_models
         With ``n_models > 1``, also fit ``n_models`` models on bootstrap resamples of the data and store how
         often each edge is found. A resample draws, independently for every trajectory, as many points as

@@ -156,7 +156,7 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
     return table if n_top is None else table.head(n_top)
 
 
-def score(adata: AnnData, key: str = "sparsenode", reference: str | pd.DataFrame | np.ndarray = "reference"
+def score(adata: AnnData, key: str = "sparsenode", *, reference: str | pd.DataFrame | np.ndarray = "reference"
           ) -> dict[str, float]:
     """Score the inferred network against a reference, BEELINE style (directed, self-loops excluded).
 
