@@ -32,7 +32,7 @@ def tiny_adata() -> anndata.AnnData:
     return adata
 
 
-def test_non_finite_loss_stops_with_remedy_and_keeps_finite_parameters(monkeypatch) -> None:
+def test_non_finite_loss_stops_with_remedy_and_keeps_the_previous_fit(monkeypatch) -> None:
     calls = {"n": 0}
     penalty = CNODE.penalty
 
@@ -41,11 +41,13 @@ def test_non_finite_loss_stops_with_remedy_and_keeps_finite_parameters(monkeypat
         value = penalty(self, field)
         return value * float("nan") if calls["n"] > 3 else value
 
+    model = sn.SparseNODE("cnode", epochs=10, **TINY).fit(*decaying_trajectories())
+    before = {name: value.clone() for name, value in model.field_.state_dict().items()}
     monkeypatch.setattr(CNODE, "penalty", failing_penalty)
-    model = sn.SparseNODE("cnode", epochs=10, **TINY)
     with pytest.raises(FitError, match="lower the learning rate"):
         model.fit(*decaying_trajectories())
-    assert all(torch.isfinite(p).all() for p in model.field_.parameters())
+    after = model.field_.state_dict()
+    assert all(torch.isfinite(value).all() and torch.equal(value, before[name]) for name, value in after.items())
 
 
 def test_exhausted_solver_budget_raises_fit_error_with_remedy() -> None:
