@@ -51,7 +51,7 @@ protocol, spurious-feature sparsity and TF-target AUPRC against the motif prior 
 The slow comparison settings (stability, edge gates, released PathReg, ``tl.fit/trajectories``) run on replicates 0-2
 of every network (``SUBSET``); the others on all ten.
 
-Run from the repository root (about 30 minutes on 2 cores; ``--quick``: 3 data sets per network)::
+Run from the repository root (about 37 minutes on 2 cores; ``--quick``: 3 data sets per network)::
 
     SPARSENODE_DATA_DIR=../shared/data python benchmarks/grn_recovery.py [--quick] [--jobs 2] [--out grn_results]
 """
