@@ -182,11 +182,11 @@ def cell_pairs(
     """Transport pairs of the cells of the trajectories ``names`` (cells, not time-bin means, whatever
     ``trajs`` holds; in the scaled units of ``trajs``), at most ``max_pairs`` of them."""
     wanted = set(names)
-    names = [name for name in trajs.names if name in wanted]  # in the order of trajs
     if trajs.params["n_bins"] is None:
-        kept = [trajs.names.index(name) for name in names]
+        kept = [k for k, name in enumerate(trajs.names) if name in wanted]
         expression, time = [trajs.expression[k] for k in kept], [trajs.time[k] for k in kept]
     else:
+        names = [name for name in trajs.names if name in wanted]  # in the order of trajs
         expression, time = cells_in_units_of(trajs, trajectories(adata, n_bins=None, **trajectory_args), names)
     pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon)
     return subsample_pairs(pairs, times, max_pairs, seed=seed)
@@ -200,8 +200,7 @@ def cells_in_units_of(trajs: Trajectories, cells: Trajectories, names: Sequence[
     for name in names:
         k, target = cells.names.index(name), trajs.names.index(name)
         expression.append(trajs.scale_expression(target, cells.unscale_expression(k, cells.expression[k])))
-        input_time = cells.time[k] * cells.time_scale[k] + cells.time_offset[k]
-        time.append((input_time - trajs.time_offset[target]) / trajs.time_scale[target])
+        time.append(trajs.scale_time(target, cells.unscale_time(k, cells.time[k])))
     return expression, time
 
 
