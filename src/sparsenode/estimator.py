@@ -525,17 +525,14 @@ class SparseNODE:
                              f"{self.n_features_in_}")
 
     def _load_field(self, init_model: SparseNODE) -> None:
-        """Start from ``init_model``'s field weights (its connections must match this fit's)."""
+        """Start from ``init_model``'s field weights (its connections must match this fit's; the architecture was
+        checked by :meth:`_check_continuable`)."""
         for name in ("input_mask", "penalty_weights"):
             mine, theirs = getattr(self.field_, name), getattr(init_model.field_, name)
-            if mine is not None and theirs is not None and not torch.equal(mine.cpu(), theirs.cpu()):
+            if (mine is None) != (theirs is None) or (mine is not None and not torch.equal(mine.cpu(), theirs.cpu())):
                 raise ValueError(f"init_model's field does not match this fit's ({name} differs); pass the same "
                                  "regulators and prior as when init_model was fitted")
-        try:
-            self.field_.load_state_dict(init_model.field_.state_dict())
-        except RuntimeError as error:
-            raise ValueError("init_model's field does not match this fit's; pass the same regulators and prior "
-                             f"as when init_model was fitted ({error})") from error
+        self.field_.load_state_dict(init_model.field_.state_dict())
 
     def _check_velocity(self, velocity: ArrayLike | None, values: list[np.ndarray]) -> list[np.ndarray] | None:
         """``fit``'s ``velocity`` as a list shaped like the trajectories (``None`` stays ``None``)."""
