@@ -280,6 +280,29 @@ def test_predict_leaves_cells_outside_every_trajectory_nan() -> None:
     assert np.isnan(layer[0]).all() and np.isfinite(layer[1:]).all()
 
 
+def test_predict_and_perturb_on_a_subset_of_the_cells_use_the_fits_scaling(fitted: ad.AnnData) -> None:
+    """Lineage "a" alone spans a smaller range than both lineages: without the fit's recorded scaling the
+    subset would be rescaled to [0, 1] on its own and predicted in other units."""
+    adata = fitted.copy()
+    sn.tl.predict(adata)
+    sn.tl.perturb(adata, {"g0": 0.0})
+    subset = adata[adata.obs["lineage"] == "a"].copy()
+    sn.tl.predict(subset, layer_added="subset_predicted")
+    sn.tl.perturb(subset, {"g0": 0.0})
+    np.testing.assert_allclose(subset.layers["subset_predicted"], subset.layers["sparsenode_predicted"], atol=1e-5)
+    whole, part = adata.uns["sparsenode_perturbation"], subset.uns["sparsenode_perturbation"]
+    row = list(whole["names"]).index("a")
+    np.testing.assert_allclose(part["baseline"][0], whole["baseline"][row], atol=1e-5)
+    np.testing.assert_allclose(part["perturbed"][0], whole["perturbed"][row], atol=1e-5)
+
+
+def test_predict_refuses_trajectories_the_fit_did_not_have(fitted: ad.AnnData) -> None:
+    adata = fitted.copy()
+    adata.obs["lineage"] = adata.obs["lineage"].cat.rename_categories({"b": "new"})
+    with pytest.raises(ValueError, match=r"\['new'\].*not part of the fit 'sparsenode'"):
+        sn.tl.predict(adata)
+
+
 def test_second_order_curves_start_from_the_observed_points() -> None:
     """Order 2 estimates position and velocity from the first 2 observed points at their own times."""
     adata = make_adata(lineages=("a",))

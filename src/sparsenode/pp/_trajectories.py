@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -209,6 +209,37 @@ class Trajectories:
         float64 array, ``t * time_scale[k] + time_offset[k]``.
         """
         return np.asarray(t, dtype=np.float64) * self.time_scale[k] + self.time_offset[k]
+
+    def with_scaling(
+        self, offset: np.ndarray, scale: np.ndarray, time_offset: np.ndarray, time_scale: np.ndarray
+    ) -> Trajectories:
+        """The same trajectories expressed in another scaling, e.g. the one a model was fitted in.
+
+        Parameters
+        ----------
+        offset, scale
+            ``(n_trajectories, n_genes)``: input units = scaled * ``scale`` + ``offset``, one row per trajectory
+            in the order of ``names``.
+        time_offset, time_scale
+            ``(n_trajectories,)``: input time = scaled time * ``time_scale`` + ``time_offset``.
+
+        Returns
+        -------
+        New trajectories with the given scaling and the expression and times converted to it.
+        """
+        arrays = {"offset": offset, "scale": scale, "time_offset": time_offset, "time_scale": time_scale}
+        arrays = {name: np.asarray(array, dtype=np.float64) for name, array in arrays.items()}
+        for name, array in arrays.items():
+            if array.shape != getattr(self, name).shape:
+                raise ValueError(f"{name} has shape {array.shape}; these trajectories need {getattr(self, name).shape}")
+        offset, scale, time_offset, time_scale = arrays.values()
+        return replace(
+            self,
+            expression=[((self.unscale_expression(k, values) - offset[k]) / scale[k]).astype(np.float32)
+                        for k, values in enumerate(self.expression)],
+            time=[(self.unscale_time(k, times) - time_offset[k]) / time_scale[k] for k, times in enumerate(self.time)],
+            offset=offset, scale=scale, time_offset=time_offset, time_scale=time_scale,
+        )
 
     def to_arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Copies of the scaled data for a numpy-level estimator ``fit(X_list, t_list)``.

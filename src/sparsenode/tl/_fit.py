@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 #: Points per trajectory of the fitted curves stored in ``uns[key]["fitted"]``.
 N_CURVE_POINTS = 50
 #: Arguments of :func:`sparsenode.pp.trajectories` recorded in ``params`` and reused by the other ``tl`` tools.
+#: The scaling of the fitted trajectories, recorded in ``uns[key]["scaling"]`` (rows in the order of
+#: ``params["trajectories"]``), so that later tools express the cells in the fit's units.
+SCALING_ARRAYS = ("offset", "scale", "time_offset", "time_scale")
 TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim")
 #: Training data of :func:`fit`: cells paired with their transport successors and then the trajectories, the
 #: pairs alone, or the binned/cell trajectories alone.
@@ -304,6 +307,7 @@ def result_slots(
         "history": dict(model.history_),
         "fitted": fitted_curves(model, trajs),
         "model": {"config": to_json(config), "weights": weights},
+        "scaling": {name: getattr(trajs, name) for name in SCALING_ARRAYS},
     }
     return varp, uns
 
@@ -573,8 +577,11 @@ def fit(
     ``adata.uns["sparsenode"]``
         ``params`` (every argument, ``orientation``, ``genes``, ``trajectories``, ``version``), ``metrics``
         (``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity``, ``epochs_run``), ``history``
-        (per-epoch arrays), ``fitted`` (model curves per trajectory in input units) and ``model`` (``config``
-        JSON and ``weights`` arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it).
+        (per-epoch arrays), ``fitted`` (model curves per trajectory in input units), ``model`` (``config``
+        JSON and ``weights`` arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it) and
+        ``scaling`` (``offset``, ``scale``, ``time_offset``, ``time_scale`` of the fitted trajectories, see
+        :class:`~sparsenode.pp.Trajectories`; later tools express the cells in these units, so a subset of the
+        cells is predicted as in the whole object).
     """
     check_writable(adata, copy=copy)
     keys = check_key(key_added)

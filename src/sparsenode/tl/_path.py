@@ -209,8 +209,8 @@ def regularization_path(
         removed.
     ``adata.uns["sparsenode"]``
         ``params`` (as :func:`sparsenode.tl.fit`, ``lam`` = the selected λ, plus ``selection``, ``n_jobs``,
-        ``validation_trajectories``, ``allowed_regulators``), ``metrics``, ``history``, ``fitted`` and ``model``
-        of the selected model, as :func:`sparsenode.tl.fit` writes them, and ``regularization_path``: 1-d
+        ``validation_trajectories``, ``allowed_regulators``), ``metrics``, ``history``, ``fitted``, ``model``
+        and ``scaling`` of the selected model, as :func:`sparsenode.tl.fit` writes them, and ``regularization_path``: 1-d
         arrays of ``len(lams)`` ``lam`` (ascending), ``val_mse``, ``train_mse`` (on the training
         trajectories), ``feature_sparsity``, ``weight_sparsity`` and, with ``allowed_regulators``,
         ``spurious_feature_sparsity``; the scalar ``selected_lam`` and the string ``selection``. This is what

@@ -13,11 +13,15 @@ from .._keys import Keys
 from ..estimator import SparseNODE
 from ..metrics import network_scores
 from ..pp import Trajectories, trajectories
-from ._fit import check_writable, predict_from_start, trajectory_params
+from ._fit import SCALING_ARRAYS, check_writable, predict_from_start, trajectory_params
 from ._prior import network_matrix
 
 if TYPE_CHECKING:
     from anndata import AnnData
+
+
+#: The entries of ``adata.uns[key]`` that the tools reading a fit need.
+FIT_ENTRIES = frozenset({"params", "model", "scaling"})
 
 
 def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
@@ -29,8 +33,9 @@ def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
             f"run sn.tl.fit(adata, ..., key_added={key!r}) first"
         )
     results = adata.uns[keys.uns]
-    if not isinstance(results, Mapping) or not {"params", "model"} <= set(results):
-        raise KeyError(f"adata.uns[{key!r}] is not a sparsenode fit (it lacks 'params' and 'model'); "
+    missing = sorted(FIT_ENTRIES - set(results)) if isinstance(results, Mapping) else sorted(FIT_ENTRIES)
+    if missing:
+        raise KeyError(f"adata.uns[{key!r}] is not a sparsenode fit (it lacks {missing}); "
                        f"run sn.tl.fit(adata, ..., key_added={key!r}) first")
     return results
 
@@ -68,9 +73,20 @@ def model(adata: AnnData, key: str = "sparsenode") -> SparseNODE:
 
 
 def fit_trajectories(adata: AnnData, key: str) -> Trajectories:
-    """The trajectories a fit was made on, rebuilt from its recorded parameters."""
+    """The trajectories of a fit, rebuilt from the cells of ``adata`` with the fit's recorded parameters and
+    expressed in the fit's own scaling, so that a subset of the cells is predicted in the units the model was
+    fitted in."""
+    results = fit_results(adata, key)
     fitted_genes(adata, key)
-    return trajectories(adata, **trajectory_params(fit_results(adata, key)["params"]))
+    trajs = trajectories(adata, **trajectory_params(results["params"]))
+    fitted = [str(name) for name in results["params"]["trajectories"]]
+    unknown = [name for name in trajs.names if name not in fitted]
+    if unknown:
+        raise ValueError(f"trajectories {unknown} of this AnnData were not part of the fit {key!r} (fitted: "
+                         f"{fitted}); subset the cells of fitted trajectories or fit again")
+    rows = [fitted.index(name) for name in trajs.names]
+    scaling = results["scaling"]
+    return trajs.with_scaling(*(np.asarray(scaling[name])[rows] for name in SCALING_ARRAYS))
 
 
 def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None = None, copy: bool = False
