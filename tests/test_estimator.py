@@ -233,6 +233,19 @@ def test_validation_restores_the_best_epoch(linear: tuple) -> None:
     assert model.score(X[8:], t) == pytest.approx(best, rel=1e-5)  # without standardize, score is val_mse
 
 
+def test_validation_mse_is_in_input_units_like_score(linear: tuple, tmp_path: Path) -> None:
+    """history_["val_mse"] is in standardised units; validation_mse_ is comparable with score (the data are
+    multiplied by 10, so the two units differ by a factor of about 100/variance)."""
+    X, t, _ = linear
+    X = 10 * X
+    model = SparseNODE("cnode", **TINY).fit(X[:8], t, validation=(X[8:], t))
+    assert model.validation_mse_ == pytest.approx(model.score(X[8:], t), rel=1e-5)
+    assert not model.history_["val_mse"].min() == pytest.approx(model.validation_mse_, rel=0.5)
+    model.save(tmp_path / "model.npz")
+    assert SparseNODE.load(tmp_path / "model.npz").validation_mse_ == model.validation_mse_
+    assert np.isnan(SparseNODE("cnode", **TINY).fit(X, t).validation_mse_)
+
+
 # ---------------------------------------------------------------------------------------------- continuing a fit
 def test_continuing_a_fit_starts_from_its_field_and_keeps_its_units(linear: tuple) -> None:
     X, t, _ = linear

@@ -84,6 +84,8 @@ def test_fit_writes_the_documented_slots(fitted: ad.AnnData) -> None:
     for name in ("train_mse", "val_mse", "feature_sparsity", "weight_sparsity"):
         assert np.isfinite(metrics[name]), name
     assert 0 <= metrics["feature_sparsity"] <= 1 and 0 <= metrics["weight_sparsity"] <= 1
+    # both errors in input units: the validation error is the rebuilt model's score-like validation_mse_
+    assert metrics["val_mse"] == sn.tl.model(fitted).validation_mse_
 
     history = results["history"]
     n_epochs = metrics["epochs_run"]

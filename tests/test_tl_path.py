@@ -65,7 +65,7 @@ def test_path_writes_every_slot(path_adata: ad.AnnData) -> None:
         assert adata.varp[name].shape == (4, 4) and adata.varp[name].dtype == np.float32, name
         assert np.isfinite(adata.varp[name]).all(), name
     results = adata.uns["sparsenode"]
-    assert set(results) == {"params", "metrics", "history", "fitted", "model", "regularization_path"}
+    assert set(results) == {"params", "metrics", "history", "fitted", "model", "scaling", "regularization_path"}
 
     path = results["regularization_path"]
     for name in (*PATH_ARRAYS, "spurious_feature_sparsity"):

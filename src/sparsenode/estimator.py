@@ -251,7 +251,11 @@ class SparseNODE:
     ----------
     history_
         Per-epoch arrays ``epoch``, ``loss``, ``mse``, ``penalty``, ``velocity`` (the velocity term; NaN without
-        ``velocity``), ``val_mse`` (internal, standardised units).
+        ``velocity``), ``val_mse`` (internal, standardised units: the criterion of early stopping).
+    validation_mse_
+        Mean squared error in input units (as :meth:`score`, so comparable with it) of the returned model on
+        the validation data (the held-out points of ``validation_fraction`` or ``fit``'s ``validation``
+        trajectories); NaN without validation data.
     n_features_in_
         Number of features ``d``.
     time_scale_
@@ -508,6 +512,7 @@ class SparseNODE:
             )
         if init_model is not None:
             self.history_ = continued_history(init_model.history_, self.history_)
+        self.validation_mse_ = float("nan") if validation_batch is None else self._mse(validation_batch)
         logger.info("fitted %s on %d trajectories, %d features", self.regularization, len(values),
                     self.n_features_in_)
         return self
@@ -826,7 +831,10 @@ class SparseNODE:
         Initial states are estimated as in :meth:`fit`; the mean runs over every observed (non-NaN) value.
         """
         self._check_fitted()
-        batch = self._batch(X, t, device=self._device)
+        return self._mse(self._batch(X, t, device=self._device))
+
+    def _mse(self, batch: TrajectoryBatch) -> float:
+        """Mean squared error in input units of the trajectories of ``batch`` predicted by the field."""
         with torch.no_grad():
             self.field_.prepare(sample=False)
             predicted = predict_observations(self.field_, batch, self.solver_)
@@ -923,6 +931,7 @@ class SparseNODE:
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
             "step_size": self.solver_.step_size,
+            "validation_mse": None if np.isnan(self.validation_mse_) else self.validation_mse_,
         }
         arrays = {f"weights.{name}": value.detach().cpu().numpy() for name, value in self.field_.state_dict().items()}
         arrays |= {"scaling.feature_mean": self.feature_mean_, "scaling.feature_std": self.feature_std_}
@@ -937,6 +946,7 @@ class SparseNODE:
             model = cls(**config["params"])
             model.n_features_in_ = int(config["n_features_in"])
             model.time_scale_ = float(config["time_scale"])
+            model.validation_mse_ = float("nan") if config.get("validation_mse") is None else float(config["validation_mse"])
             model.feature_mean_ = np.asarray(arrays["scaling.feature_mean"], dtype=np.float64)
             model.feature_std_ = np.asarray(arrays["scaling.feature_std"], dtype=np.float64)
             model.history_ = {k.removeprefix("history."): v for k, v in arrays.items() if k.startswith("history.")}

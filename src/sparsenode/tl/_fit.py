@@ -247,10 +247,9 @@ def pair_step_size(t: list[np.ndarray]) -> float:
 
 def fit_metrics(model: SparseNODE, X: list[np.ndarray], t: list[np.ndarray]) -> dict[str, float]:
     """``uns[key]["metrics"]`` of a fitted model; ``X``, ``t``: the trajectories it was trained on."""
-    val_mse = model.history_["val_mse"]
     return {
         "train_mse": model.score(X, t),
-        "val_mse": float(np.nanmin(val_mse)) if np.isfinite(val_mse).any() else float("nan"),
+        "val_mse": model.validation_mse_,
         "feature_sparsity": feature_sparsity(model.dependencies()),
         "weight_sparsity": weight_sparsity(model.effective_weights()),
         "epochs_run": len(model.history_["epoch"]),
@@ -576,8 +575,9 @@ def fit(
         rule by which :func:`sparsenode.metrics.feature_sparsity` counts zeros); same orientation.
     ``adata.uns["sparsenode"]``
         ``params`` (every argument, ``orientation``, ``genes``, ``trajectories``, ``version``), ``metrics``
-        (``train_mse``, ``val_mse``, ``feature_sparsity``, ``weight_sparsity``, ``epochs_run``), ``history``
-        (per-epoch arrays), ``fitted`` (model curves per trajectory in input units), ``model`` (``config``
+        (``train_mse`` on the training trajectories and ``val_mse`` on the held-out points, both in input units;
+        ``feature_sparsity``, ``weight_sparsity``, ``epochs_run``), ``history`` (per-epoch arrays, in the
+        model's standardised units), ``fitted`` (model curves per trajectory in input units), ``model`` (``config``
         JSON and ``weights`` arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it) and
         ``scaling`` (``offset``, ``scale``, ``time_offset``, ``time_scale`` of the fitted trajectories, see
         :class:`~sparsenode.pp.Trajectories`; later tools express the cells in these units, so a subset of the

@@ -144,7 +144,7 @@ def regularization_path(
     trajectories (``validation_trajectories``). Transport pairs are built from the training trajectories only.
     The selected model is then written exactly as :func:`sparsenode.tl.fit` writes a fit, plus the path.
 
-    Selection rule, on the validation MSE of each λ (the best epoch's, as in ``metrics["val_mse"]``):
+    Selection rule, on the validation MSE of each λ (input units, as ``metrics["val_mse"]``):
 
     * ``"1se"`` (default, in the spirit of the one-standard-error rule): the **largest** λ whose validation
       MSE is at most 5 % above the minimum over the grid: the sparsest model that predicts about as well
