@@ -240,7 +240,7 @@ def test_validation_mse_is_in_input_units_like_score(linear: tuple, tmp_path: Pa
     X = 10 * X
     model = SparseNODE("cnode", **TINY).fit(X[:8], t, validation=(X[8:], t))
     assert model.validation_mse_ == pytest.approx(model.score(X[8:], t), rel=1e-5)
-    assert not model.history_["val_mse"].min() == pytest.approx(model.validation_mse_, rel=0.5)
+    assert model.history_["val_mse"].min() != pytest.approx(model.validation_mse_, rel=0.5)
     model.save(tmp_path / "model.npz")
     assert SparseNODE.load(tmp_path / "model.npz").validation_mse_ == model.validation_mse_
     assert np.isnan(SparseNODE("cnode", **TINY).fit(X, t).validation_mse_)
