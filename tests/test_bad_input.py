@@ -176,6 +176,14 @@ def nothing(adata: ad.AnnData) -> None:
     pass
 
 
+def add_reference(adata: ad.AnnData) -> None:
+    adata.varp["reference"] = np.eye(adata.n_vars)
+
+
+def add_colors(adata: ad.AnnData) -> None:
+    adata.uns["colors"] = {"lineage": np.array(["red", "blue"])}
+
+
 FIT_CASES = {
     # name: (mutation, fit arguments, exception, match)
     "nan_in_X": (set_x(np.nan), {}, ValueError, r"adata\.X has NaN or infinite values.*'g1'.*'cell3'"),
@@ -203,6 +211,10 @@ FIT_CASES = {
     "unknown_model_argument": (nothing, {"hiden": (8,)}, TypeError, r"hiden"),
     "key_added_with_slash": (nothing, {"key_added": "a/b"}, ValueError, r"key_added='a/b' must not contain '/'"),
     "key_added_empty": (nothing, {"key_added": ""}, TypeError, r"key_added='' must be a non-empty string"),
+    "key_added_over_a_reference": (add_reference, {"key_added": "reference"}, ValueError,
+                                   r"key_added='reference' would overwrite adata\.varp \['reference'\]"),
+    "key_added_over_other_uns": (add_colors, {"key_added": "colors"}, ValueError,
+                                 r"adata\.uns\['colors'\] holds something other than a sparsenode fit"),
 }
 
 
@@ -228,6 +240,23 @@ def test_pp_trajectories_rejects_the_same_input(case: str) -> None:
     with pytest.raises(error, match=match):
         sn.pp.trajectories(adata, **{"time_key": "time", "lineage_key": "lineage", **arguments})
     assert_unchanged(adata, before)
+
+
+def test_key_added_never_overwrites_another_fit_or_result(fitted: ad.AnnData, no_training: None) -> None:
+    """Refitting a key replaces that fit; another fit's Jacobian or a perturbation result is refused."""
+    sn.tl.perturb(fitted, {"g0": 0.0})
+    before = snapshot(fitted)
+    with pytest.raises(ValueError, match=r"would overwrite adata\.varp \['sparsenode_jacobian'\]"):
+        sn.tl.fit(fitted, time_key="time", lineage_key="lineage", key_added="sparsenode_jacobian", **TINY)
+    with pytest.raises(ValueError, match=r"adata\.uns\['sparsenode_perturbation'\] holds something other than a"):
+        sn.tl.fit(fitted, time_key="time", lineage_key="lineage", key_added="sparsenode_perturbation", **TINY)
+    with pytest.raises(ValueError, match=r"adata\.uns\['sparsenode'\] holds something other than a perturbation"):
+        sn.tl.perturb(fitted, {"g0": 0.0}, key_added="sparsenode")
+    assert_unchanged(fitted, before)
+    other = fitted.copy()
+    other.uns["sparsenode_jacobian"] = other.uns["sparsenode"]  # a fit under the Jacobian's key
+    with pytest.raises(ValueError, match=r"adata\.varp \['sparsenode_jacobian'\], the dependencies of the fits"):
+        sn.tl.fit(other, time_key="time", lineage_key="lineage", **TINY)
 
 
 def test_view_without_copy_is_refused(no_training: None) -> None:

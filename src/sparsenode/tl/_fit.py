@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -29,6 +29,8 @@ N_CURVE_POINTS = 50
 #: The scaling of the fitted trajectories, recorded in ``uns[key]["scaling"]`` (rows in the order of
 #: ``params["trajectories"]``), so that later tools express the cells in the fit's units.
 SCALING_ARRAYS = ("offset", "scale", "time_offset", "time_scale")
+#: The entries of ``adata.uns[key]`` that make it a fit (what the tools reading a fit need).
+FIT_ENTRIES = frozenset({"params", "model", "scaling"})
 TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim")
 #: Training data of :func:`fit`: cells paired with their transport successors and then the trajectories, the
 #: pairs alone, or the binned/cell trajectories alone.
@@ -114,6 +116,33 @@ def check_key(key_added: Any) -> Keys:
     if "/" in key_added:
         raise ValueError(f"key_added={key_added!r} must not contain '/' (.h5ad files cannot store such keys)")
     return Keys(key_added)
+
+
+def is_fit(entry: Any) -> bool:
+    """Whether an ``adata.uns`` entry is a sparsenode fit (holds every entry of :data:`FIT_ENTRIES`)."""
+    return isinstance(entry, Mapping) and FIT_ENTRIES <= set(entry)
+
+
+def check_fit_key(adata: AnnData, key_added: Any) -> Keys:
+    """The slot names for ``key_added``, refusing slots that hold something other than an earlier fit under the
+    same key (another fit's Jacobian, a reference network, a perturbation result): re-fitting a key replaces
+    that fit, nothing else is overwritten."""
+    keys = check_key(key_added)
+    others = [name for name in (keys.jacobian, keys.stability) if name in adata.uns and is_fit(adata.uns[name])]
+    if others:
+        raise ValueError(f"key_added={key_added!r} would overwrite adata.varp {others}, the dependencies of the "
+                         "fits under those keys; choose another key_added")
+    if keys.uns in adata.uns:
+        if not is_fit(adata.uns[keys.uns]):
+            raise ValueError(f"key_added={key_added!r}: adata.uns[{keys.uns!r}] holds something other than a "
+                             f"sparsenode fit; choose another key_added or delete adata.uns[{keys.uns!r}]")
+        return keys
+    taken = [name for name in (keys.dependencies, keys.jacobian, keys.stability) if name in adata.varp]
+    if taken:
+        raise ValueError(f"key_added={key_added!r} would overwrite adata.varp {taken}, which no sparsenode fit "
+                         f"under this key wrote (another fit's Jacobian or stability, a reference network); "
+                         "choose another key_added")
+    return keys
 
 
 def model_params(
@@ -529,7 +558,8 @@ def fit(
         The initial state of a trajectory is the mean of its first ``initial_points`` points (order 2: a line
         through at least 2 gives position and velocity). Transport pairs always start at their cell.
     key_added
-        Key under which results are stored (see Returns).
+        Key under which results are stored (see Returns). An earlier fit under this key is replaced; a key whose
+        slots hold anything else (another fit's Jacobian, a reference network, a perturbation result) is refused.
     seed
         Random seed; the same seed gives identical results on CPU with the same number of torch threads
         (``torch.set_num_threads``).
@@ -584,7 +614,7 @@ def fit(
         cells is predicted as in the whole object).
     """
     check_writable(adata, copy=copy)
-    keys = check_key(key_added)
+    keys = check_fit_key(adata, key_added)
     check_positive_int("n_models", n_models)
     check_n_jobs(n_jobs)
     if transport_max_pairs is not None:

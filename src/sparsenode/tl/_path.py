@@ -16,7 +16,7 @@ from ._fit import (
     TRAINING_DATA,
     cell_pairs,
     chained,
-    check_key,
+    check_fit_key,
     check_positive_int,
     check_writable,
     default_measure,
@@ -186,7 +186,8 @@ def regularization_path(
     selection
         ``"1se"`` or ``"min"`` (see above).
     key_added
-        Key under which results are stored (see Returns).
+        Key under which results are stored (see Returns). An earlier fit under this key is replaced; a key whose
+        slots hold anything else (another fit's Jacobian, a reference network, a perturbation result) is refused.
     seed
         Random seed of every fit (the same for all λ, so only λ differs between them).
     n_jobs
@@ -217,7 +218,7 @@ def regularization_path(
         :func:`sparsenode.pl.regularization_path` draws.
     """
     check_writable(adata, copy=copy)
-    keys = check_key(key_added)
+    keys = check_fit_key(adata, key_added)
     check_n_jobs(n_jobs)
     if selection not in SELECTIONS:
         raise ValueError(f"selection={selection!r} must be one of {SELECTIONS}")

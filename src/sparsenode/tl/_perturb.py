@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Entries of a perturbation result in ``adata.uns`` (an earlier result under the same key may be replaced).
+PERTURBATION_ENTRIES = frozenset({"baseline", "perturbed", "effect"})
+
 
 def check_perturbations(perturbations: Mapping[str, float], genes: list[str]) -> dict[int, float]:
     """``{gene: value}`` as ``{position among the fitted genes: value}``, or an error naming the bad entry."""
@@ -64,7 +67,8 @@ def perturb(
         Time points per trajectory.
     key_added
         ``adata.uns`` key of the result; default ``f"{key}_perturbation"`` (what
-        :func:`sparsenode.pl.perturbation` reads).
+        :func:`sparsenode.pl.perturbation` reads). An earlier perturbation result under this key is replaced;
+        any other entry (e.g. a fit) is refused.
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -76,6 +80,10 @@ def perturb(
     """
     check_writable(adata, copy=copy)
     result_key = Keys(key).uns + "_perturbation" if key_added is None else check_key(key_added).uns
+    earlier = adata.uns.get(result_key)
+    if earlier is not None and not (isinstance(earlier, Mapping) and PERTURBATION_ENTRIES <= set(earlier)):
+        raise ValueError(f"key_added={result_key!r}: adata.uns[{result_key!r}] holds something other than a "
+                         "perturbation result (e.g. a fit); choose another key_added")
     if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or n_points < 2:
         raise ValueError(f"n_points={n_points!r} must be an integer >= 2")
     genes, _ = fitted_genes(adata, key)

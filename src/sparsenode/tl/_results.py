@@ -13,15 +13,11 @@ from .._keys import Keys
 from ..estimator import SparseNODE
 from ..metrics import network_scores
 from ..pp import Trajectories, trajectories
-from ._fit import SCALING_ARRAYS, check_writable, predict_from_start, trajectory_params
+from ._fit import FIT_ENTRIES, SCALING_ARRAYS, check_writable, is_fit, predict_from_start, trajectory_params
 from ._prior import network_matrix
 
 if TYPE_CHECKING:
     from anndata import AnnData
-
-
-#: The entries of ``adata.uns[key]`` that the tools reading a fit need.
-FIT_ENTRIES = frozenset({"params", "model", "scaling"})
 
 
 def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
@@ -33,8 +29,8 @@ def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
             f"run sn.tl.fit(adata, ..., key_added={key!r}) first"
         )
     results = adata.uns[keys.uns]
-    missing = sorted(FIT_ENTRIES - set(results)) if isinstance(results, Mapping) else sorted(FIT_ENTRIES)
-    if missing:
+    if not is_fit(results):
+        missing = sorted(FIT_ENTRIES - set(results)) if isinstance(results, Mapping) else sorted(FIT_ENTRIES)
         raise KeyError(f"adata.uns[{key!r}] is not a sparsenode fit (it lacks {missing}); "
                        f"run sn.tl.fit(adata, ..., key_added={key!r}) first")
     return results
