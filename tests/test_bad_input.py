@@ -230,6 +230,17 @@ def test_fit_rejects_invalid_input_early_and_leaves_adata_unchanged(case: str, n
     assert_unchanged(adata, before)
 
 
+def test_the_short_trajectory_error_names_an_argument_that_tl_fit_takes() -> None:
+    adata = make_adata()
+    short_lineage(adata)
+    with pytest.raises(ValueError, match=r"lower trim or min_cells"):
+        sn.tl.fit(adata, time_key="time", lineage_key="lineage", **TINY)
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", min_cells=2, **TINY)
+    assert adata.uns["sparsenode"]["params"]["min_cells"] == 2
+    sn.tl.predict(adata)  # rebuilds the trajectories with the recorded min_cells
+    assert np.isfinite(adata.layers["sparsenode_predicted"]).all()
+
+
 @pytest.mark.parametrize("case", ["nan_in_X", "missing_time_key", "trajectory_too_short", "empty_obsm_lineage",
                                   "bad_scale", "absent_genes"])
 def test_pp_trajectories_rejects_the_same_input(case: str) -> None:
@@ -257,6 +268,15 @@ def test_key_added_never_overwrites_another_fit_or_result(fitted: ad.AnnData, no
     other.uns["sparsenode_jacobian"] = other.uns["sparsenode"]  # a fit under the Jacobian's key
     with pytest.raises(ValueError, match=r"adata\.varp \['sparsenode_jacobian'\], the dependencies of the fits"):
         sn.tl.fit(other, time_key="time", lineage_key="lineage", **TINY)
+
+
+def test_predict_refuses_a_layer_name_h5ad_cannot_store(fitted: ad.AnnData) -> None:
+    before = snapshot(fitted)
+    with pytest.raises(ValueError, match=r"layer_added='pred/v1' must not contain '/'"):
+        sn.tl.predict(fitted, layer_added="pred/v1")
+    with pytest.raises(TypeError, match=r"layer_added='' must be a non-empty string"):
+        sn.tl.predict(fitted, layer_added="")
+    assert_unchanged(fitted, before)
 
 
 def test_view_without_copy_is_refused(no_training: None) -> None:

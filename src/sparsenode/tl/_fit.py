@@ -31,7 +31,8 @@ N_CURVE_POINTS = 50
 SCALING_ARRAYS = ("offset", "scale", "time_offset", "time_scale")
 #: The entries of ``adata.uns[key]`` that make it a fit (what the tools reading a fit need).
 FIT_ENTRIES = frozenset({"params", "model", "scaling"})
-TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim")
+TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim",
+                   "min_cells")
 #: Training data of :func:`fit`: cells paired with their transport successors and then the trajectories, the
 #: pairs alone, or the binned/cell trajectories alone.
 TRAINING_DATA = ("transport+trajectories", "transport", "trajectories")
@@ -109,13 +110,18 @@ def embed(matrix: np.ndarray, positions: np.ndarray, n_vars: int) -> np.ndarray:
     return full
 
 
+def check_slot_name(name: Any, argument: str) -> str:
+    """``name`` if it can key an AnnData slot that .h5ad files store (a non-empty string without ``'/'``)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{argument}={name!r} must be a non-empty string")
+    if "/" in name:
+        raise ValueError(f"{argument}={name!r} must not contain '/' (.h5ad files cannot store such keys)")
+    return name
+
+
 def check_key(key_added: Any) -> Keys:
     """The slot names for ``key_added`` (a non-empty string without ``'/'``)."""
-    if not isinstance(key_added, str) or not key_added:
-        raise TypeError(f"key_added={key_added!r} must be a non-empty string")
-    if "/" in key_added:
-        raise ValueError(f"key_added={key_added!r} must not contain '/' (.h5ad files cannot store such keys)")
-    return Keys(key_added)
+    return Keys(check_slot_name(key_added, "key_added"))
 
 
 def is_fit(entry: Any) -> bool:
@@ -450,6 +456,7 @@ def fit(
     n_bins: int | None = None,
     scale: Literal["global", "trajectory", "none"] = "global",
     trim: tuple[int, int] | None = None,
+    min_cells: int = 3,
     regularization: str = "pathreg",
     lam: float | None = None,
     regulators: Sequence[str] | np.ndarray | str | None = None,
@@ -500,6 +507,8 @@ def fit(
         min-max of every gene and of time; ``"none"``.
     trim
         ``(first, last)`` numbers of cells to drop at the start and end of each trajectory (the paper: (10, 20)).
+    min_cells
+        Least number of points a trajectory must have after trimming and binning (at least 2).
     regularization
         One of ``"none"``, ``"l1"``, ``"l0"``, ``"cnode"``, ``"group_lasso"``, ``"lassonet"``, ``"pathreg"``.
     lam
@@ -631,7 +640,7 @@ def fit(
         raise ValueError("velocity_key works with training_data='trajectories' or 'transport+trajectories'; "
                          "transport pairs are velocities estimated from the snapshots themselves")
     trajectory_args = {"time_key": time_key, "lineage_key": lineage_key, "batch_key": batch_key, "layer": layer,
-                       "genes": genes, "scale": scale, "trim": trim}
+                       "genes": genes, "scale": scale, "trim": trim, "min_cells": min_cells}
     trajs = trajectories(adata, n_bins=n_bins, **trajectory_args)
     fit_kwargs = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
     trajectory_kwargs = {**fit_kwargs, "velocity": point_velocities(adata, trajs, velocity_key)}

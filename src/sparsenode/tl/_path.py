@@ -118,6 +118,7 @@ def regularization_path(
     n_bins: int | None = None,
     scale: Literal["global", "trajectory", "none"] = "global",
     trim: tuple[int, int] | None = None,
+    min_cells: int = 3,
     regularization: str = "pathreg",
     training_data: Literal["transport+trajectories", "trajectories"] = "transport+trajectories",
     refine_epochs: int = 5,
@@ -161,7 +162,7 @@ def regularization_path(
     lams
         Distinct penalty strengths >= 0, in any order (stored ascending). ``None``: ``np.geomspace(1e-2, 10, 7)``
         (:data:`DEFAULT_LAMS`).
-    time_key, lineage_key, batch_key, layer, genes, n_bins, scale, trim
+    time_key, lineage_key, batch_key, layer, genes, n_bins, scale, trim, min_cells
         Trajectories, as in :func:`sparsenode.tl.fit`.
     regularization
         One of ``"none"``, ``"l1"``, ``"l0"``, ``"cnode"``, ``"group_lasso"``, ``"lassonet"``, ``"pathreg"``.
@@ -237,7 +238,7 @@ def regularization_path(
                            initial_points=initial_points, refine_epochs=refine_epochs, seed=seed,
                            model_kwargs=model_kwargs) for lam in grid]
     trajectory_args = {"time_key": time_key, "lineage_key": lineage_key, "batch_key": batch_key, "layer": layer,
-                       "genes": genes, "scale": scale, "trim": trim}
+                       "genes": genes, "scale": scale, "trim": trim, "min_cells": min_cells}
     trajs = trajectories(adata, n_bins=n_bins, **trajectory_args)
     allowed = allowed_inputs(adata, allowed_regulators, trajs.genes)
     constraints = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)

@@ -13,7 +13,15 @@ from .._keys import Keys
 from ..estimator import SparseNODE
 from ..metrics import network_scores
 from ..pp import Trajectories, trajectories
-from ._fit import FIT_ENTRIES, SCALING_ARRAYS, check_writable, is_fit, predict_from_start, trajectory_params
+from ._fit import (
+    FIT_ENTRIES,
+    SCALING_ARRAYS,
+    check_slot_name,
+    check_writable,
+    is_fit,
+    predict_from_start,
+    trajectory_params,
+)
 from ._prior import network_matrix
 
 if TYPE_CHECKING:
@@ -109,6 +117,7 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     trajectory and for genes that were not fitted.
     """
     check_writable(adata, copy=copy)
+    layer_added = f"{key}_predicted" if layer_added is None else check_slot_name(layer_added, "layer_added")
     estimator = model(adata, key)
     trajs = fit_trajectories(adata, key)
     _, positions = fitted_genes(adata, key)
@@ -123,7 +132,7 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     layer = np.full(adata.shape, np.nan, dtype=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         layer[:, positions] = total / count[:, None]
-    adata.layers[layer_added or f"{key}_predicted"] = layer
+    adata.layers[layer_added] = layer
     return adata if copy else None
 
 
