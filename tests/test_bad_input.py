@@ -352,6 +352,12 @@ RESULT_CASES = {
     # name: (call, exception, match)
     "edges_n_top_zero": (lambda a: sn.tl.edges(a, n_top=0), ValueError, r"n_top=0 must be a positive integer"),
     "edges_n_top_negative": (lambda a: sn.tl.edges(a, n_top=-2), ValueError, r"n_top=-2"),
+    "pl_network_n_top_zero": (lambda a: sn.pl.network(a, n_top=0, show=False), ValueError,
+                              r"n_top=0 must be a positive integer"),
+    "pl_network_n_top_float": (lambda a: sn.pl.network(a, n_top=2.5, show=False), ValueError,
+                               r"n_top=2\.5 must be a positive integer"),
+    "pl_perturbation_n_top_negative": (lambda a: sn.pl.perturbation(a, n_top=-1, show=False), ValueError,
+                                       r"n_top=-1 must be a positive integer"),
     "score_unknown_reference": (lambda a: sn.tl.score(a, reference="truth"), KeyError,
                                 r"reference 'truth' is not in adata\.varp"),
     "score_reference_wrong_shape": (lambda a: sn.tl.score(a, reference=np.ones((2, 2))), ValueError,

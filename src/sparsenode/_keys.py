@@ -15,6 +15,8 @@ slot                                      content
 ``uns["sparsenode"]["fitted"]``           per trajectory: ``names``, ``lineage``, ``batch``, ``time`` (n_traj, n_grid),
                                           ``expression`` (n_traj, n_grid, n_genes) in the units of the input
 ``uns["sparsenode"]["model"]``            ``config`` (JSON string) and ``weights`` (dict of arrays)
+``uns["sparsenode"]["scaling"]``          ``offset``, ``scale``, ``time_offset``, ``time_scale`` of the fitted
+                                          trajectories (rows in the order of ``params["trajectories"]``)
 ========================================  ===================================================================
 """
 

@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from sparsenode._checks import check_positive_int
 from sparsenode.pl._utils import (
     ACTIVATION_COLOR,
     NEUTRAL_COLOR,
@@ -79,6 +80,7 @@ def network(
     -------
     The figure if ``return_fig``, else `None`.
     """
+    check_positive_int("n_top", n_top)
     if layout not in _LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; choose one of {list(_LAYOUTS)}.")
     edges = _top_edges(_gene_matrix(adata, key), _gene_matrix(adata, key, signed=True), n_top)

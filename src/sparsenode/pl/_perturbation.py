@@ -7,6 +7,7 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sparsenode._checks import check_positive_int
 from sparsenode._keys import Keys
 from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR, _finish, _new_axes, _require
 
@@ -47,6 +48,7 @@ def perturbation(
     -------
     The figure if ``return_fig``, else `None`.
     """
+    check_positive_int("n_top", n_top)
     result = _require(
         adata.uns,
         f"{Keys(key).uns}_perturbation" if perturbation_key is None else perturbation_key,

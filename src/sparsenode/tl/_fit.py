@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from .._checks import check_positive_int
 from .._keys import ORIENTATION, Keys
 from .._uns import from_h5ad_value, to_h5ad_value, to_json
 from ..estimator import SparseNODE
@@ -437,12 +438,6 @@ def point_velocities(adata: AnnData, trajs: Trajectories, velocity_key: str | No
     if not any(np.isfinite(v).any() for v in velocities):
         raise ValueError(f"adata.layers[{velocity_key!r}] holds no finite velocity for the fitted genes")
     return velocities
-
-
-def check_positive_int(name: str, value: Any) -> None:
-    """Raise a :class:`ValueError` naming ``name`` unless ``value`` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
 
 
 def fit(

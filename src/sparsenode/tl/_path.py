@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from .._checks import check_positive_int
 from ..metrics import spurious_feature_sparsity
 from ..nn.train import FitError
 from ..pp import Trajectories, trajectories
@@ -17,7 +18,6 @@ from ._fit import (
     cell_pairs,
     chained,
     check_fit_key,
-    check_positive_int,
     check_writable,
     default_measure,
     fit_metrics,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._checks import check_positive_int
 from .._keys import Keys
 from ..estimator import SparseNODE
 from ..metrics import network_scores
@@ -156,8 +157,8 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
     DataFrame with columns ``regulator``, ``target``, ``weight`` (``varp[key]`` entry, > 0) and ``sign``
     (+1 activation, -1 repression, from the sign of the mean Jacobian), sorted by decreasing weight.
     """
-    if n_top is not None and (isinstance(n_top, bool) or not isinstance(n_top, int | np.integer) or n_top < 1):
-        raise ValueError(f"n_top={n_top!r} must be a positive integer or None")
+    if n_top is not None:
+        check_positive_int("n_top", n_top)
     genes, positions = fitted_genes(adata, key)
     keys = Keys(key)
     weight = np.asarray(adata.varp[keys.dependencies])[np.ix_(positions, positions)]
