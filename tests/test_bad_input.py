@@ -180,6 +180,10 @@ def add_reference(adata: ad.AnnData) -> None:
     adata.varp["reference"] = np.eye(adata.n_vars)
 
 
+def add_var_column(adata: ad.AnnData) -> None:
+    adata.var["means"] = np.asarray(adata.X).mean(0)
+
+
 def add_colors(adata: ad.AnnData) -> None:
     adata.uns["colors"] = {"lineage": np.array(["red", "blue"])}
 
@@ -200,7 +204,10 @@ FIT_CASES = {
     "duplicated_genes": (duplicate_genes, {}, ValueError, r"Gene names \['g1'\] occur more than once"),
     "empty_obsm_lineage": (empty_obsm_lineage, {"lineage_key": "fate"}, ValueError, r"Lineages \['ghost'\].*no cells"),
     "absent_genes": (nothing, {"genes": ["g0", "Gata1"]}, KeyError, r"not found in adata\.var_names: \['Gata1'\]"),
-    "genes_as_string": (nothing, {"genes": "g0"}, TypeError, r"genes='g0' is a single string"),
+    "genes_as_string": (nothing, {"genes": "g0"}, TypeError,
+                        r"genes='g0' is neither a column of adata\.var.*pass genes=\['g0'\]"),
+    "genes_non_boolean_column": (add_var_column, {"genes": "means"}, TypeError,
+                                 r"adata\.var\['means'\] must be a boolean column"),
     "unknown_regularization": (nothing, {"regularization": "lasso"}, ValueError, r"regularization='lasso' is unknown"),
     "negative_lam": (nothing, {"lam": -0.1}, ValueError, r"lam=-0\.1 must be a finite number >= 0"),
     "nan_lam": (nothing, {"lam": float("nan")}, ValueError, r"lam=nan must be a finite number"),

@@ -130,6 +130,15 @@ def test_trim_drops_first_and_last_cells_of_each_trajectory() -> None:
     assert result.params["trim"] == [2, 3]
 
 
+def test_genes_from_a_boolean_var_column_as_scanpy_writes_it() -> None:
+    adata = make_adata()
+    adata.var["highly_variable"] = [False, True, False, True]
+    by_column = trajectories(adata, time_key="t", genes="highly_variable")
+    by_names = trajectories(adata, time_key="t", genes=["g1", "g3"])
+    assert by_column.genes == ["g1", "g3"] and by_column.params["genes"] == ["g1", "g3"]
+    np.testing.assert_array_equal(by_column.expression[0], by_names.expression[0])
+
+
 def test_binning_means_by_hand() -> None:
     # Times 0, 1, 2, 9, 10 with 5 bins of width 2: bins 0 {0, 1}, 1 {2}, 4 {9, 10}; bins 2, 3 are empty.
     time = np.array([9.0, 0.0, 2.0, 10.0, 1.0])

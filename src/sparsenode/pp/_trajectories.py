@@ -305,8 +305,8 @@ def trajectories(
     layer
         Key of ``adata.layers`` to use; ``None`` uses ``adata.X``. Dense or :mod:`scipy.sparse`.
     genes
-        ``None`` for all genes, a sequence of gene names (order kept), or a boolean mask of length
-        ``n_vars``.
+        ``None`` for all genes, a sequence of gene names (order kept), a boolean mask of length ``n_vars``, or
+        the name of a boolean ``adata.var`` column (e.g. ``"highly_variable"``, as scanpy writes it).
     n_bins
         If given, average the cells of each trajectory in ``n_bins`` equal-width bins over that
         trajectory's time range; empty bins are dropped and a bin's time is the mean time of its cells.
@@ -456,8 +456,17 @@ def _gene_positions(adata: AnnData, genes: Sequence[str] | npt.ArrayLike | None)
     if genes is None:
         positions = np.arange(adata.n_vars)
     elif isinstance(genes, str):
-        msg = f"genes={genes!r} is a single string; pass a list of gene names, e.g. genes=[{genes!r}]."
-        raise TypeError(msg)
+        if genes not in adata.var.columns:
+            msg = (
+                f"genes={genes!r} is neither a column of adata.var (columns: {_listed(adata.var.columns)}) nor a "
+                f"list of gene names; for one gene pass genes=[{genes!r}]."
+            )
+            raise TypeError(msg)
+        column = adata.var[genes]
+        if not pd.api.types.is_bool_dtype(column) or column.isna().any():
+            msg = f"genes={genes!r}: adata.var[{genes!r}] must be a boolean column without missing values, got {column.dtype}."
+            raise TypeError(msg)
+        positions = np.flatnonzero(column.to_numpy(dtype=bool))
     else:
         requested = np.asarray(genes)
         if requested.dtype == bool:

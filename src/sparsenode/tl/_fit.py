@@ -494,7 +494,8 @@ def fit(
     layer
         Layer holding expression; ``None`` uses ``X``.
     genes
-        Gene names or a boolean mask of ``var_names`` to fit; ``None`` uses all genes.
+        Gene names, a boolean mask of ``var_names`` or the name of a boolean ``adata.var`` column (e.g.
+        ``"highly_variable"``) to fit; ``None`` uses all genes.
     n_bins
         Average the cells of each trajectory in this many equal-width time bins.
     scale
