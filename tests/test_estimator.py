@@ -246,6 +246,23 @@ def test_validation_mse_is_in_input_units_like_score(linear: tuple, tmp_path: Pa
     assert np.isnan(SparseNODE("cnode", **TINY).fit(X, t).validation_mse_)
 
 
+def test_scikit_learn_clone_and_set_params(linear: tuple) -> None:
+    from sklearn.base import clone
+
+    X, t, _ = linear
+    model = SparseNODE("cnode", lam=0.05, regularization_options=None, **TINY)
+    copy = clone(model)
+    assert copy is not model and copy.get_params(deep=False) == model.get_params()
+    assert copy.set_params(lam=0.2, hidden=[16]) is copy and copy.lam == 0.2 and copy.hidden == [16]
+    copy.fit(X, t)
+    assert [w.shape for w in copy.effective_weights()][0] == (16, X.shape[-1])
+    with pytest.raises(ValueError, match=r"unknown parameters \['lamda'\]"):
+        copy.set_params(lamda=1.0)
+    with pytest.raises(ValueError, match=r"hidden=\[0\] must be a non-empty sequence"):
+        copy.set_params(hidden=[0])
+    assert copy.hidden == [16]  # an invalid value leaves the estimator unchanged
+
+
 # ---------------------------------------------------------------------------------------------- continuing a fit
 def test_continuing_a_fit_starts_from_its_field_and_keeps_its_units(linear: tuple) -> None:
     X, t, _ = linear

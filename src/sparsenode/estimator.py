@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import numbers
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
@@ -308,9 +309,11 @@ class SparseNODE:
         progress: bool = True,
     ) -> None:
         self.regularization, self.lam = regularization, lam
-        self.hidden, self.order, self.activation = tuple(int(h) for h in hidden), order, activation
+        # arguments are stored as given (scikit-learn's convention, so that sklearn.base.clone works) and
+        # normalised where they are used
+        self.hidden, self.order, self.activation = hidden, order, activation
         self.decay = decay
-        self.regularization_options = dict(regularization_options or {})
+        self.regularization_options = regularization_options
         self.solver, self.step_size, self.rtol, self.atol, self.max_steps = solver, step_size, rtol, atol, max_steps
         self.epochs, self.learning_rate, self.batch_size = epochs, learning_rate, batch_size
         self.patience, self.warm_start_epochs = patience, warm_start_epochs
@@ -322,18 +325,65 @@ class SparseNODE:
         self._validate_params()
 
     # ------------------------------------------------------------------ parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-able)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        params = {name: getattr(self, name) for name in names}
-        params["hidden"] = list(params["hidden"])
-        return params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as given (scikit-learn's estimator interface).
+
+        Parameters
+        ----------
+        deep
+            Accepted for scikit-learn; the estimator holds no sub-estimators.
+
+        Returns
+        -------
+        ``{name: value}`` of every constructor argument.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> SparseNODE:
+        """Set constructor arguments (scikit-learn's estimator interface); invalid values are refused and leave
+        the estimator unchanged.
+
+        Returns
+        -------
+        The estimator.
+        """
+        unknown = sorted(set(params) - set(self._param_names()))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown} for SparseNODE; valid: {self._param_names()}")
+        before = self.get_params()
+        self.__dict__.update(params)
+        try:
+            self._validate_params()
+        except Exception:
+            self.__dict__.update(before)
+            raise
+        return self
+
+    @property
+    def _hidden_widths(self) -> tuple[int, ...]:
+        return tuple(int(width) for width in self.hidden)
+
+    @property
+    def _regularizer_options(self) -> dict[str, Any]:
+        return dict(self.regularization_options or {})
+
+    def _architecture(self) -> dict[str, Any]:
+        """The arguments that define the field's parameters, normalised (see :data:`ARCHITECTURE_PARAMS`)."""
+        normalised = {"hidden": self._hidden_widths, "regularization_options": self._regularizer_options}
+        return {name: normalised.get(name, getattr(self, name)) for name in ARCHITECTURE_PARAMS}
 
     def _validate_params(self) -> None:
-        regularizer = make_regularizer(self.regularization, self.lam, **self.regularization_options)
+        if self.regularization_options is not None and not isinstance(self.regularization_options, Mapping):
+            raise TypeError(f"regularization_options={self.regularization_options!r} must be a dict or None")
+        regularizer = make_regularizer(self.regularization, self.lam, **self._regularizer_options)
         if self.order not in (1, 2):
             raise ValueError(f"order={self.order!r} must be 1 or 2")
-        if not self.hidden or min(self.hidden) < 1:
+        if (isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence) or not self.hidden
+                or not all(isinstance(width, numbers.Integral) and width >= 1 for width in self.hidden)):
             raise ValueError(f"hidden={self.hidden!r} must be a non-empty sequence of positive widths")
         for name in ("epochs", "initial_points", "max_steps"):
             value = getattr(self, name)
@@ -374,7 +424,7 @@ class SparseNODE:
     ) -> VectorField:
         """A freshly initialised vector field with this estimator's architecture and the regularizer's gates;
         ``connections``: its ``input_mask`` and ``penalty_weights``."""
-        return VectorField(n_features, hidden=self.hidden, order=self.order, activation=self.activation,
+        return VectorField(n_features, hidden=self._hidden_widths, order=self.order, activation=self.activation,
                            resample_gates=self.resample_gates, decay=self.decay, **regularizer.field_options(),
                            **(connections or {}))
 
@@ -470,7 +520,7 @@ class SparseNODE:
     ) -> SparseNODE:
         """:meth:`fit`, which may leave the estimator half-written when it raises."""
         values, times = as_trajectories(X, t)
-        regularizer = make_regularizer(self.regularization, self.lam, **self.regularization_options)
+        regularizer = make_regularizer(self.regularization, self.lam, **self._regularizer_options)
         connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
         velocities = self._check_velocity(velocity, values)
         self._set_scaling(values, times, like=init_model)
@@ -522,7 +572,8 @@ class SparseNODE:
         if not isinstance(init_model, SparseNODE):
             raise TypeError(f"init_model must be a fitted SparseNODE, got {type(init_model).__name__}")
         init_model._check_fitted()
-        different = [name for name in ARCHITECTURE_PARAMS if getattr(self, name) != getattr(init_model, name)]
+        mine, theirs = self._architecture(), init_model._architecture()
+        different = [name for name in ARCHITECTURE_PARAMS if mine[name] != theirs[name]]
         if different:
             raise ValueError(f"init_model differs in {different}; continuing a fit needs the same architecture")
         if init_model.n_features_in_ != self.n_features_in_:
@@ -927,7 +978,7 @@ class SparseNODE:
         self._check_fitted()
         config = {
             "format_version": io.FORMAT_VERSION,
-            "params": self.get_params(),
+            "params": {**self.get_params(), "hidden": list(self._hidden_widths)},
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
             "step_size": self.solver_.step_size,
@@ -943,7 +994,7 @@ class SparseNODE:
         """Rebuild a fitted model from :meth:`get_state`'s output (validated, never unpickled)."""
         io.check_format_version(config, "the stored model")
         try:
-            model = cls(**config["params"])
+            model = cls(**{**config["params"], "hidden": tuple(config["params"]["hidden"])})
             model.n_features_in_ = int(config["n_features_in"])
             model.time_scale_ = float(config["time_scale"])
             model.validation_mse_ = float("nan") if config.get("validation_mse") is None else float(config["validation_mse"])
@@ -952,7 +1003,7 @@ class SparseNODE:
             model.history_ = {k.removeprefix("history."): v for k, v in arrays.items() if k.startswith("history.")}
             model.solver_ = SolverOptions(model.solver, float(config["step_size"]), model.rtol, model.atol,
                                           model.max_steps)
-            model.regularizer_ = make_regularizer(model.regularization, model.lam, **model.regularization_options)
+            model.regularizer_ = make_regularizer(model.regularization, model.lam, **model._regularizer_options)
             connections = {name: arrays.get(f"weights.{name}") for name in ("input_mask", "penalty_weights")}
             model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
             state = {k.removeprefix("weights."): torch.as_tensor(v) for k, v in arrays.items() if k.startswith("weights.")}
