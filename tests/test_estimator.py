@@ -255,7 +255,7 @@ def test_scikit_learn_clone_and_set_params(linear: tuple) -> None:
     assert copy is not model and copy.get_params(deep=False) == model.get_params()
     assert copy.set_params(lam=0.2, hidden=[16]) is copy and copy.lam == 0.2 and copy.hidden == [16]
     copy.fit(X, t)
-    assert [w.shape for w in copy.effective_weights()][0] == (16, X.shape[-1])
+    assert copy.effective_weights()[0].shape == (16, X.shape[-1])
     with pytest.raises(ValueError, match=r"unknown parameters \['lamda'\]"):
         copy.set_params(lamda=1.0)
     with pytest.raises(ValueError, match=r"hidden=\[0\] must be a non-empty sequence"):
