@@ -71,6 +71,13 @@ def test_fit_with_a_missing_input_file_exits_with_a_message(tmp_path) -> None:
     assert not (tmp_path / "out.h5ad").exists()
 
 
+def test_fit_to_a_missing_output_folder_exits_before_fitting(tmp_path) -> None:
+    source = tmp_path / "in.h5ad"
+    ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_h5ad(source)
+    with pytest.raises(SystemExit, match=r"the folder of --out .*nowhere/out\.h5ad' does not exist"):
+        main(["fit", str(source), "--time-key", "t", "--out", str(tmp_path / "nowhere" / "out.h5ad")])
+
+
 def test_fit_without_time_key_is_an_argparse_error(tmp_path, capsys) -> None:
     source = tmp_path / "in.h5ad"
     tiny_h5ad(source)

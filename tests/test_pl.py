@@ -304,3 +304,5 @@ def test_forecast():
         forecast(true, true, t, features=["nope"], feature_names=names)
     with pytest.raises(ValueError, match="shape"):
         forecast(true, true[:, :5], t)
+    with pytest.raises(ValueError, match=r"sequence=5 must be an integer from 0 to 1 \(the arrays hold 2"):
+        forecast(true, true, t, sequence=5)

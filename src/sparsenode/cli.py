@@ -66,6 +66,8 @@ def _fit(args: argparse.Namespace) -> int:
     source = Path(args.input)
     if not source.is_file():
         raise SystemExit(f"sparsenode fit: input file {str(source)!r} does not exist")
+    if not Path(args.out).resolve().parent.is_dir():
+        raise SystemExit(f"sparsenode fit: the folder of --out {args.out!r} does not exist")
     adata = anndata.read_h5ad(source)
     options = {"lam": args.lam} if args.epochs is None else {"lam": args.lam, "epochs": args.epochs}
     try:

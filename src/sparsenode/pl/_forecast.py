@@ -77,6 +77,12 @@ def forecast(
         raise ValueError(
             f"Expected arrays of shape (n_time, n_features) or (n_seq, n_time, n_features), got {true.shape}."
         )
+    n_sequences = true.shape[0] if true.ndim == 3 else t.shape[0] if t.ndim == 2 else 1
+    if (true.ndim == 3 or t.ndim == 2) and not (
+        isinstance(sequence, int | np.integer) and not isinstance(sequence, bool) and 0 <= sequence < n_sequences
+    ):
+        raise ValueError(f"sequence={sequence!r} must be an integer from 0 to {n_sequences - 1} (the arrays hold "
+                         f"{n_sequences} sequences)")
     if true.ndim == 3:
         true, predicted = true[sequence], predicted[sequence]
     if t.ndim == 2:
