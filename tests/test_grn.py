@@ -386,7 +386,7 @@ def test_tl_fit_on_transport_pairs_with_stability() -> None:
     params = adata.uns["sparsenode"]["params"]
     assert params["training_data"] == "transport" and params["transport_bins"] == 12
     # transport defaults: no held-out points (a pair's only target), decay, the regularizer's own default λ
-    assert params["validation_fraction"] == 0.0 and params["decay"] and params["lam"] == "None"  # h5ad-safe None
+    assert params["validation_fraction"] == 0.0 and params["decay"] and params["lam"] == 0.1  # the default λ used
     assert params["dependency_measure"] == "jacobian"
     assert np.allclose(adata.varp["sparsenode"], np.abs(adata.varp["sparsenode_jacobian"]))
     stability = adata.varp["sparsenode_stability"]

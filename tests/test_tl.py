@@ -76,7 +76,7 @@ def test_fit_writes_the_documented_slots(fitted: ad.AnnData) -> None:
     # decay, tanh, a derivative-matching warm start on the pairs; λ is the regularizer's default
     assert params["training_data"] == "transport+trajectories" and params["refine_epochs"] == 5
     assert params["decay"] and params["activation"] == "tanh" and params["warm_start_epochs"] == 300
-    assert params["initial_noise"] == 0.0 and params["lam"] == "None" and params["dependency_measure"] == "jacobian"
+    assert params["initial_noise"] == 0.0 and params["lam"] == 0.1 and params["dependency_measure"] == "jacobian"
     assert params["validation_fraction"] == 0.1 and params["initial_points"] == 5
     assert json.loads(params["model_kwargs"]) == {"hidden": [8, 8], "epochs": 5, "progress": False}
 

@@ -15,6 +15,7 @@ from .._keys import ORIENTATION, Keys
 from .._uns import from_h5ad_value, to_h5ad_value, to_json
 from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
+from ..nn.regularizers import make_regularizer
 from ..pp import Trajectories, trajectories, transport_pairs
 from ._parallel import FitTask, check_n_jobs, fit_task, run_tasks
 from ._prior import connection_constraints, recorded_selection
@@ -296,12 +297,14 @@ def recorded_params(
     trajs: Trajectories, regularization: str, estimator_params: dict[str, Any], model_kwargs: dict[str, Any],
     **arguments: Any,
 ) -> dict[str, Any]:
-    """``uns[key]["params"]``: trajectory and estimator arguments (``SparseNODE.get_params()``), the tool's own
-    ``arguments``, provenance."""
+    """``uns[key]["params"]``: trajectory and estimator arguments (``SparseNODE.get_params()``, with ``lam`` the
+    strength used: the regularizer's default for ``lam=None``), the tool's own ``arguments``, provenance."""
+    options = estimator_params["regularization_options"] or {}
     return {
         **{name: to_h5ad_value(trajs.params[name]) for name in TRAJECTORY_ARGS if name != "genes"},
         "regularization": regularization,
         **{name: to_h5ad_value(value) for name, value in estimator_params.items()},
+        "lam": make_regularizer(regularization, estimator_params["lam"], **options).lam,
         "model_kwargs": to_json(model_kwargs),
         **{name: to_h5ad_value(value) for name, value in arguments.items()},
         "orientation": ORIENTATION,
