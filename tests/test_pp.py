@@ -404,7 +404,8 @@ ERROR_CASES = [
     pytest.param(
         unchanged, {"genes": np.array([True, False])}, ValueError, r"shape \(2,\)", id="mask-length"
     ),
-    pytest.param(unchanged, {"genes": "g1"}, TypeError, "single string", id="genes-string"),
+    pytest.param(unchanged, {"genes": "g1"}, TypeError, r"neither a column of adata.var.*genes=\[.g1.\]",
+                 id="genes-string"),
     pytest.param(
         unchanged,
         {"batch_key": "donor", "lineage_key": "lineage"},
