@@ -382,7 +382,7 @@ class SparseNODE:
         regularizer = make_regularizer(self.regularization, self.lam, **self._regularizer_options)
         if self.order not in (1, 2):
             raise ValueError(f"order={self.order!r} must be 1 or 2")
-        if (isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence) or not self.hidden
+        if (isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence | np.ndarray) or not len(self.hidden)
                 or not all(isinstance(width, numbers.Integral) and width >= 1 for width in self.hidden)):
             raise ValueError(f"hidden={self.hidden!r} must be a non-empty sequence of positive widths")
         for name in ("epochs", "initial_points", "max_steps"):
