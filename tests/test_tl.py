@@ -298,6 +298,13 @@ def test_predict_and_perturb_on_a_subset_of_the_cells_use_the_fits_scaling(fitte
     np.testing.assert_allclose(part["perturbed"][0], whole["perturbed"][row], atol=1e-5)
 
 
+def test_refitting_a_key_removes_the_perturbation_result_of_the_replaced_fit(fitted: ad.AnnData) -> None:
+    adata = fitted.copy()
+    sn.tl.perturb(adata, {"g0": 0.0})
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", genes=["g1", "g2"], **TINY)
+    assert "sparsenode_perturbation" not in adata.uns  # it perturbed g0, which the new fit does not have
+
+
 def test_predict_refuses_trajectories_the_fit_did_not_have(fitted: ad.AnnData) -> None:
     adata = fitted.copy()
     adata.obs["lineage"] = adata.obs["lineage"].cat.rename_categories({"b": "new"})

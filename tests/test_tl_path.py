@@ -176,6 +176,18 @@ def test_pl_regularization_path_draws_the_stored_path(path_adata: ad.AnnData) ->
     assert np.allclose(selected.get_xdata(), path["selected_lam"])
 
 
+def test_pl_regularization_path_shows_lam_zero(path_adata: ad.AnnData) -> None:
+    """A logarithmic axis would hide λ = 0 (and a selected λ = 0): the axis is linear below the smallest λ > 0."""
+    adata = path_adata.copy()
+    path = adata.uns["sparsenode"]["regularization_path"]
+    path["lam"] = np.concatenate([[0.0], path["lam"][1:]])
+    path["selected_lam"] = 0.0
+    ax = sn.pl.regularization_path(adata, return_fig=True).axes[0]
+    assert ax.get_xscale() == "symlog"
+    low, high = ax.get_xlim()
+    assert low < 0.0 < high and high >= path["lam"].max()
+
+
 def test_h5ad_round_trip(path_adata: ad.AnnData, tmp_path) -> None:
     file = tmp_path / "path.h5ad"
     path_adata.write_h5ad(file)

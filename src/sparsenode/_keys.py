@@ -49,6 +49,11 @@ class Keys:
         return f"{self.key}_stability"
 
     @property
+    def perturbation(self) -> str:
+        """Default ``uns`` key of :func:`sparsenode.tl.perturb`'s result for this fit."""
+        return f"{self.key}_perturbation"
+
+    @property
     def uns(self) -> str:
         """``uns`` key holding params, metrics, history, fitted curves and the model."""
         return self.key

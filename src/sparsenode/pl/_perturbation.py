@@ -51,7 +51,7 @@ def perturbation(
     check_positive_int("n_top", n_top)
     result = _require(
         adata.uns,
-        f"{Keys(key).uns}_perturbation" if perturbation_key is None else perturbation_key,
+        Keys(key).perturbation if perturbation_key is None else perturbation_key,
         where="adata.uns",
         instruction=f"Run `sn.tl.perturb` on the fit {key!r} (`sn.tl.fit(adata, key_added={key!r})`) first, or "
         "pass the key_added of sn.tl.perturb as perturbation_key.",

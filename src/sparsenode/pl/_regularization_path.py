@@ -67,7 +67,11 @@ def regularization_path(
     selected = float(path["selected_lam"])
     error_ax.axvline(selected, color="black", linestyle=":", label=f"selected λ = {selected:.3g}")
 
-    error_ax.set_xscale("log")
+    positive = lam[lam > 0]
+    if (lam == 0).any():  # λ = 0 (no penalty) stays visible: linear below the smallest positive λ
+        error_ax.set_xscale("symlog", linthresh=positive.min() if positive.size else 1.0)
+    else:
+        error_ax.set_xscale("log")
     error_ax.set_xlabel("λ")
     error_ax.set_ylabel("MSE")
     sparsity_ax.set_ylabel("sparsity")

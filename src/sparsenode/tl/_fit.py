@@ -353,10 +353,14 @@ def result_slots(
 def write_results(adata: AnnData, keys: Keys, varp: dict[str, np.ndarray], uns: dict[str, Any]) -> None:
     """Write all slots at once (after all computation succeeded) and log each key, scanpy style.
 
-    A stability matrix left by an earlier fit under the same key is removed when this one has none.
+    A stability matrix left by an earlier fit under the same key is removed when this one has none, and so is
+    the earlier fit's perturbation result under its default key (it describes a model that no longer exists).
     """
     if keys.stability not in varp and keys.stability in adata.varp:
         del adata.varp[keys.stability]
+    if keys.perturbation in adata.uns:
+        logger.info("    removed '%s', the perturbation result of the replaced fit (uns)", keys.perturbation)
+        del adata.uns[keys.perturbation]
     for name, matrix in varp.items():
         adata.varp[name] = matrix
     adata.uns[keys.uns] = uns

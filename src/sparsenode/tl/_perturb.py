@@ -79,7 +79,7 @@ def perturb(
     ``baseline`` and ``perturbed`` (trajectories x points x genes, input units) and ``effect`` (per gene).
     """
     check_writable(adata, copy=copy)
-    result_key = Keys(key).uns + "_perturbation" if key_added is None else check_key(key_added).uns
+    result_key = Keys(key).perturbation if key_added is None else check_key(key_added).uns
     earlier = adata.uns.get(result_key)
     if earlier is not None and not (isinstance(earlier, Mapping) and PERTURBATION_ENTRIES <= set(earlier)):
         raise ValueError(f"key_added={result_key!r}: adata.uns[{result_key!r}] holds something other than a "
