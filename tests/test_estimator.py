@@ -342,6 +342,22 @@ def test_bad_arguments_and_data(make, match: str) -> None:
         make()
 
 
+def test_messages_about_validation_data_order_2_frames_and_constant_time(linear: tuple, caplog) -> None:
+    X, t, _ = linear
+    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, t_val\).*got ndarray"):
+        SparseNODE(**TINY).fit(X, t, validation=X)
+    second = SparseNODE(order=2, **TINY).fit(X, t)
+    with pytest.raises(ValueError, match=r"order=2 estimates position and velocity from at least 2 frames; x0 has 1"):
+        second.predict(X[:, :1], t)
+    gap = X.copy()
+    gap[0, :2, 1] = np.nan  # the line through the first 2 frames has no point for feature 1
+    with pytest.raises(ValueError, match=r"order 2 fits a line through .* first 2 observations.*fewer than 2"):
+        SparseNODE(order=2, **TINY).fit(gap, t)
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        SparseNODE(**TINY).fit([X[0], X[1]], [t, np.zeros_like(t)])
+    assert "trajectories [1] have constant time" in caplog.text
+
+
 def test_using_an_unfitted_or_mismatched_model_fails(fitted: dict, linear: tuple) -> None:
     X, t, _ = linear
     with pytest.raises(NotFittedError, match="not fitted yet"):

@@ -213,6 +213,7 @@ def test_held_out_trajectories_and_copy() -> None:
     path = result.uns["sparsenode"]["regularization_path"]
     assert np.isfinite(path["val_mse"]).all()
     assert list(result.uns["sparsenode"]["params"]["validation_trajectories"]) == ["b"]
+    assert result.uns["sparsenode"]["params"]["validation_fraction"] == 0.0  # replaced by the trajectory
     # a different validation set gives different validation errors
     other = sn.tl.regularization_path(adata, lams=[0.01, 0.5], validation_trajectories="a", copy=True,
                                       **TRAJECTORY, **TINY)
@@ -258,6 +259,7 @@ BAD_ARGUMENTS = {
     "no_validation_data": ({"validation_fraction": 0.0}, ValueError, r"validation_fraction=0"),
     "unknown_validation_trajectory": ({"validation_trajectories": ["c"]}, KeyError, r"validation_trajectories"),
     "all_validation_trajectories": ({"validation_trajectories": ["a", "b"]}, ValueError, r"every trajectory"),
+    "empty_validation_trajectories": ({"validation_trajectories": []}, ValueError, r"=\[\] names no trajectory"),
     "missing_allowed_column": ({"allowed_regulators": "is_kinase"}, KeyError, r"allowed_regulators='is_kinase'"),
     "bad_model_argument": ({"epochs": 0}, ValueError, r"epochs=0"),
     "bad_key": ({"key_added": "a/b"}, ValueError, r"key_added='a/b'"),

@@ -536,6 +536,9 @@ class SparseNODE:
         train = TrajectoryBatch.from_arrays(scaled, shifted, self._initial_states(scaled, shifted), device=device)
         validation_batch = None
         if validation is not None:
+            if not isinstance(validation, tuple | list) or len(validation) != 2:
+                raise TypeError(f"validation must be a pair (X_val, t_val) of held-out trajectories and their "
+                                f"times; got {type(validation).__name__}")
             validation_batch = self._batch(*validation, device=device)
         elif self.validation_fraction > 0:
             held_out = torch.as_tensor(rng.random(train.mask.shape[:2]) < self.validation_fraction, device=device)
@@ -628,9 +631,12 @@ class SparseNODE:
         empty = np.flatnonzero(np.all(np.isnan(stacked), axis=0))
         if empty.size:
             raise ValueError(f"features {empty[:10].tolist()} have no observed (non-NaN) value")
-        duration = float(max(times_k[-1] - times_k[0] for times_k in times))
-        if duration <= 0:
+        constant = [k for k, times_k in enumerate(times) if times_k[-1] == times_k[0]]
+        if len(constant) == len(times):
             raise ValueError("every trajectory has constant time; t must increase within a trajectory")
+        if constant:
+            logger.warning("trajectories %s have constant time: they cannot inform the dynamics", constant[:10])
+        duration = float(max(times_k[-1] - times_k[0] for times_k in times))
         if like is not None:
             self._check_continuable(like)
             self.feature_mean_, self.feature_std_ = like.feature_mean_.copy(), like.feature_std_.copy()
@@ -688,9 +694,15 @@ class SparseNODE:
         else:
             states = np.stack([self._position_and_velocity(x, times) for x, times in zip(scaled, shifted, strict=True)])
         if not np.all(np.isfinite(states)):
+            if self.order == 1:
+                raise ValueError(
+                    "an initial state has a missing value: some feature is NaN in all of a trajectory's first "
+                    f"{self.initial_points} observation(s); increase initial_points or fill the gap"
+                )
             raise ValueError(
-                "an initial state has a missing value: some feature is NaN in all of a trajectory's first "
-                f"{self.initial_points} observation(s); increase initial_points or fill the gap"
+                "an initial state has a missing value: order 2 fits a line through a trajectory's first "
+                f"{self.n_initial_frames} observations, and some feature has fewer than 2 observed values there; "
+                "increase initial_points or fill the gap"
             )
         return states.astype(np.float32)
 
@@ -809,6 +821,9 @@ class SparseNODE:
                 raise ValueError(f"t for trajectory {k} must be a finite, non-decreasing 1-d array")
         shifted = [self._scale_time(times_k) for times_k in times]
         if x0.ndim == 3:
+            if self.order == 2 and x0.shape[1] < 2:
+                raise ValueError(f"order=2 estimates position and velocity from at least 2 frames; x0 has "
+                                 f"{x0.shape[1]} (pass (n_traj, k >= 2, d) frames, or states with v0)")
             initial = self._initial_states([self._scale_values(x) for x in x0], self._frame_times(x0, times, frame_times))
         else:
             initial = self._scale_values(x0)

@@ -94,8 +94,11 @@ def split_trajectories(
     if validation_trajectories is None:
         return X, t, None
     names = [validation_trajectories] if isinstance(validation_trajectories, str) else list(validation_trajectories)
+    if not names:
+        raise ValueError(f"validation_trajectories={validation_trajectories!r} names no trajectory; pass None to "
+                         f"hold out random points (validation_fraction) or some of {trajs.names}")
     unknown = [name for name in names if name not in trajs.names]
-    if unknown or not names:
+    if unknown:
         raise KeyError(f"validation_trajectories={validation_trajectories!r}: unknown trajectories {unknown}; "
                        f"the trajectories are {trajs.names}")
     held_out = np.isin(trajs.names, names)
@@ -142,7 +145,8 @@ def regularization_path(
 
     Every λ is fitted as :func:`sparsenode.tl.fit` would (same trajectories, training data, seed and model
     arguments) and scored on held-out trajectory data: random points (``validation_fraction``) or whole
-    trajectories (``validation_trajectories``). Transport pairs are built from the training trajectories only.
+    trajectories (``validation_trajectories``). Transport pairs are built from the cells of the training
+    trajectories (held-out trajectories are left out; random held-out points are not, see ``validation_fraction``).
     The selected model is then written exactly as :func:`sparsenode.tl.fit` writes a fit, plus the path.
 
     Selection rule, on the validation MSE of each λ (input units, as ``metrics["val_mse"]``):
@@ -170,8 +174,10 @@ def regularization_path(
         As in :func:`sparsenode.tl.fit`; ``"transport"`` alone is not offered, since λ is chosen by the error
         of integrated trajectories, which a fit on pairs alone never sees.
     validation_fraction
-        Share of the trajectory points held out at random for validation, as in :func:`sparsenode.tl.fit`.
-        Ignored when ``validation_trajectories`` is given; must be > 0 otherwise.
+        Share of the trajectory points held out at random for validation, as in :func:`sparsenode.tl.fit`; must
+        be > 0 unless ``validation_trajectories`` is given, which replaces it (recorded as 0). The held-out points
+        are drawn by the trajectory stage; with ``"transport+trajectories"`` their cells can still be among the
+        transport pairs of the first stage, so ``validation_trajectories`` gives the stricter held-out error.
     validation_trajectories
         Names of trajectories (``uns[key]["params"]["trajectories"]``, e.g. lineages) held out whole for
         validation; the models are trained on the others.
@@ -234,6 +240,8 @@ def regularization_path(
     if validation_trajectories is None and validation_fraction == 0:
         raise ValueError("validation_fraction=0 leaves no held-out data to select λ on; use validation_fraction > 0 "
                          "or validation_trajectories")
+    if validation_trajectories is not None:
+        validation_fraction = 0.0  # held-out trajectories replace the random points (and the record says so)
     stages = [stage_params(training_data, regularization, lam=float(lam), validation_fraction=validation_fraction,
                            initial_points=initial_points, refine_epochs=refine_epochs, seed=seed,
                            model_kwargs=model_kwargs) for lam in grid]

@@ -25,7 +25,8 @@ def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: st
         return None
     if isinstance(selection, str):
         if selection not in adata.var.columns:
-            raise KeyError(f"{name}={selection!r} is not a column of adata.var (columns: {list(adata.var.columns)})")
+            raise KeyError(f"{name}={selection!r} is not a column of adata.var (columns: {list(adata.var.columns)}); "
+                           f"for one gene pass {name}=[{selection!r}]")
         column = adata.var[selection]
         if not pd.api.types.is_bool_dtype(column) or column.isna().any():
             raise ValueError(f"{name}={selection!r}: adata.var[{selection!r}] must be a boolean column without "
@@ -38,6 +39,9 @@ def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: st
                 raise ValueError(f"{name} as a boolean mask must have shape ({adata.n_vars},) (one entry per "
                                  f"var_name), got {values.shape}")
             mask = values
+        elif np.issubdtype(values.dtype, np.number):
+            raise TypeError(f"{name} holds numbers ({values.ravel()[:5].tolist()}); pass gene names, a boolean "
+                            "mask of adata.var_names or a boolean adata.var column")
         else:
             names = pd.Index(np.atleast_1d(values).astype(str))
             positions = adata.var_names.get_indexer(names)
