@@ -895,6 +895,15 @@ class SparseNODE:
         """Mean squared error (input units) of trajectories predicted from their first observations.
 
         Initial states are estimated as in :meth:`fit`; the mean runs over every observed (non-NaN) value.
+
+        Parameters
+        ----------
+        X, t
+            Trajectories and their times, as in :meth:`fit`.
+
+        Returns
+        -------
+        The mean squared error.
         """
         self._check_fitted()
         return self._mse(self._batch(X, t, device=self._device))
@@ -913,6 +922,10 @@ class SparseNODE:
         The regularizer defines the strength (path product of absolute gated weights for MLP fields, plus the
         skip weights for LassoNet); for ``order=2`` position and velocity inputs of a feature are summed.
         Computed on the internally standardised scale, so entries are comparable across features.
+
+        Returns
+        -------
+        ``(d, d)`` float64 array, row = target, column = input.
         """
         self._check_fitted()
         strength = self.regularizer_.dependencies(self.field_).cpu().numpy().astype(np.float64)
@@ -923,7 +936,12 @@ class SparseNODE:
 
     def effective_weights(self) -> list[np.ndarray]:
         """Weights as used in prediction: every layer's weights times its deterministic gates, plus the skip
-        connection when there is one (what weight sparsity is measured on)."""
+        connection when there is one (what weight sparsity is measured on).
+
+        Returns
+        -------
+        One ``(out_features, in_features)`` array per layer (and the skip connection last).
+        """
         self._check_fitted()
         with torch.no_grad():
             self.field_.prepare(sample=False)
@@ -972,6 +990,11 @@ class SparseNODE:
             ``(n, d)`` states (order 2: positions, velocity 0; or ``(n, 2 d)`` positions and velocities).
         chunk_size
             States per vectorised Jacobian evaluation (bounds memory at ``chunk_size * d * order * d``).
+
+        Returns
+        -------
+        ``(d, d)`` mean over ``states`` of the Jacobian of ``dx/dt`` (order 2: of the acceleration with respect
+        to the positions), per unit of ``t``.
         """
         self._check_fitted()
         d = self.n_features_in_
@@ -989,7 +1012,13 @@ class SparseNODE:
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The fitted model as a JSON-able config and a dict of plain arrays (what :meth:`save` writes)."""
+        """The fitted model as a JSON-able config and a dict of plain arrays (what :meth:`save` writes).
+
+        Returns
+        -------
+        ``(config, arrays)``: constructor arguments, format version, sizes and units; weights, scaling and
+        history as numpy arrays.
+        """
         self._check_fitted()
         config = {
             "format_version": io.FORMAT_VERSION,
@@ -1006,7 +1035,17 @@ class SparseNODE:
 
     @classmethod
     def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> SparseNODE:
-        """Rebuild a fitted model from :meth:`get_state`'s output (validated, never unpickled)."""
+        """Rebuild a fitted model from :meth:`get_state`'s output (validated, never unpickled).
+
+        Parameters
+        ----------
+        config, arrays
+            What :meth:`get_state` returned.
+
+        Returns
+        -------
+        The fitted estimator.
+        """
         io.check_format_version(config, "the stored model")
         try:
             model = cls(**{**config["params"], "hidden": tuple(config["params"]["hidden"])})
@@ -1029,12 +1068,28 @@ class SparseNODE:
         return model
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model to ``path`` (``.npz``: arrays plus a JSON config with a format version; no pickle)."""
+        """Write the model to ``path`` (``.npz``: arrays plus a JSON config with a format version; no pickle).
+
+        Parameters
+        ----------
+        path
+            File to write.
+        """
         io.write_model(path, *self.get_state())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SparseNODE:
-        """Read a model written by :meth:`save`; refuses pickled content and newer format versions."""
+        """Read a model written by :meth:`save`; refuses pickled content and newer format versions.
+
+        Parameters
+        ----------
+        path
+            File written by :meth:`save`.
+
+        Returns
+        -------
+        The fitted estimator.
+        """
         return cls.from_state(*io.read_model(path))
 
     def __repr__(self) -> str:

@@ -145,7 +145,7 @@ def auprc_ratio(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool =
 
 
 def _early_precision(edge_scores: np.ndarray, is_edge: np.ndarray) -> float:
-    """Precision among the top-k scored pairs, k = number of true edges, with BEELINE's tie rule."""
+    """Precision among the top-k scored pairs, k = number of true edges (tie rule: :func:`early_precision`)."""
     n_edges = int(is_edge.sum())
     kth_largest = np.sort(edge_scores)[::-1][n_edges - 1]
     predicted = (edge_scores >= kth_largest) & (edge_scores > edge_scores.min())
@@ -157,11 +157,13 @@ def _early_precision(edge_scores: np.ndarray, is_edge: np.ndarray) -> float:
 def early_precision(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True) -> float:
     """Precision among the ``k`` highest-scored gene pairs, ``k`` = number of true edges.
 
-    This is the numerator of BEELINE's early precision ratio (EPR). Ties are handled as in BEELINE:
-    every pair scoring at least the ``k``-th largest score is predicted, so a tie at rank ``k`` can
-    predict more than ``k`` pairs. Pairs tied at the lowest score (for example the exact zeros of a
-    sparse dependency matrix) carry no ranking and are never predicted; if all scores are equal, no
-    pair is predicted and the early precision is 0.
+    This is the numerator of BEELINE's early precision ratio (EPR). Ties at rank ``k`` are handled as in
+    BEELINE: every pair scoring at least the ``k``-th largest score is predicted, so a tie at rank ``k`` can
+    predict more than ``k`` pairs. Pairs tied at the lowest score carry no ranking and are never predicted;
+    if all scores are equal, no pair is predicted and the early precision is 0. BEELINE instead drops only
+    exact zeros (of the absolute scores): the two rules agree when the lowest score is 0, as for the
+    non-negative sparse dependency matrices of this package, and differ when a positive lowest score is tied
+    at rank ``k``.
 
     Parameters
     ----------
