@@ -215,11 +215,19 @@ class SparseNODE:
         the observed trajectories, so predictions from other initial states (another donor, a perturbed cell)
         generalise better: on the hematopoiesis protocol 0.3 to 1.0 lowered the held-out-donor MSE from
         0.0423-0.0452 to 0.0411-0.0415 over 3 seeds (``benchmarks/hematopoiesis_speed.py``).
+    resample_gates
+        ``"solve"`` (fast): gate noise is drawn once per solve; ``"evaluation"``: redrawn at every evaluation of
+        the field, as the released PathReg code does (for comparisons).
     time_unit
         Input time per internal time unit: ``"rate"`` (default) the inverse RMS rate of change of the standardised
         features (from finite differences), so that ``lam`` means the same for slow and fast dynamics;
         ``"duration"`` the longest trajectory's duration (robust for dense, noisy observations such as cells
         along a pseudotime, whose finite differences overstate the rate); or a positive number.
+    segment_points
+        Multiple shooting: train on overlapping segments of this many points (stride half of it), each integrated
+        from its own observed start, instead of whole trajectories from their first points. Helps when
+        trajectories that start alike branch apart (a deterministic ODE from one shared start cannot branch) and
+        for long, chaotic or oscillating series. ``None``: whole trajectories.
     prior_mode
         How :meth:`fit`'s ``prior`` network is used: ``"mask"`` (a target may only depend on its prior regulators
         and itself) or ``"penalty"`` (a soft prior: the path penalty of prior connections is multiplied by
@@ -230,14 +238,6 @@ class SparseNODE:
         Weight of the velocity term when :meth:`fit` gets ``velocity``: ``velocity_weight * mean(1 - cos(f(x),
         v))`` over the observed states ``x`` with a velocity estimate ``v`` (directions only, so ``v`` may be in
         any time unit, as RNA velocity is).
-    segment_points
-        Multiple shooting: train on overlapping segments of this many points (stride half of it), each integrated
-        from its own observed start, instead of whole trajectories from their first points. Helps when
-        trajectories that start alike branch apart (a deterministic ODE from one shared start cannot branch) and
-        for long, chaotic or oscillating series. ``None``: whole trajectories.
-    resample_gates
-        ``"solve"`` (fast): gate noise is drawn once per solve; ``"evaluation"``: redrawn at every evaluation of
-        the field, as the released PathReg code does (for comparisons).
     standardize
         Internally centre and scale every feature to unit variance (undone in every output).
     seed
