@@ -176,6 +176,21 @@ def test_sparse_x_gives_the_dense_result() -> None:
     assert np.array_equal(dense.varp["sparsenode_jacobian"], sparse_adata.varp["sparsenode_jacobian"])
 
 
+def test_the_users_global_random_state_is_left_alone() -> None:
+    import torch
+
+    torch.manual_seed(5)
+    np.random.seed(5)
+    torch_state, numpy_state = torch.get_rng_state().clone(), np.random.get_state()[1].copy()
+    adata = make_adata()
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", **TINY)
+    sn.tl.predict(adata)
+    sn.tl.perturb(adata, {"g0": 0.0})
+    sn.SparseNODE(hidden=(4,))
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], numpy_state)
+
+
 def test_same_seed_is_reproducible_and_the_seed_matters() -> None:
     first, second, other = make_adata(), make_adata(), make_adata()
     for adata, seed in ((first, 3), (second, 3), (other, 4)):

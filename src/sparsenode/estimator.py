@@ -416,7 +416,8 @@ class SparseNODE:
             raise ValueError(f"step_size={self.step_size!r} must be None or a positive number")
         SolverOptions(self.solver, 0.02 if self.step_size is None else self.step_size, self.rtol, self.atol,
                       self.max_steps)
-        self._new_field(1, regularizer)
+        with torch.random.fork_rng(devices=[]):  # a throwaway field checks the options; the user's RNG is kept
+            self._new_field(1, regularizer)
         resolve_device(self.device)
 
     def _new_field(
@@ -1059,7 +1060,8 @@ class SparseNODE:
                                           model.max_steps)
             model.regularizer_ = make_regularizer(model.regularization, model.lam, **model._regularizer_options)
             connections = {name: arrays.get(f"weights.{name}") for name in ("input_mask", "penalty_weights")}
-            model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
+            with torch.random.fork_rng(devices=[]):  # its initial weights are replaced by the stored ones
+                model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
             state = {k.removeprefix("weights."): torch.as_tensor(v) for k, v in arrays.items() if k.startswith("weights.")}
             model.field_.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as error:
