@@ -219,6 +219,9 @@ FIT_CASES = {
     "bad_trim": (nothing, {"trim": (-1, 0)}, ValueError, r"trim=\(-1, 0\) must be a pair"),
     "bad_epochs": (nothing, {"epochs": 0}, ValueError, r"epochs=0 must be a positive integer"),
     "unknown_model_argument": (nothing, {"hiden": (8,)}, TypeError, r"hiden"),
+    "transport_bins_one": (nothing, {"transport_bins": 1}, ValueError, r"transport_bins=1 must be an integer >= 2"),
+    "transport_epsilon_zero": (nothing, {"transport_epsilon": 0}, ValueError,
+                               r"transport_epsilon=0 must be a positive number"),
     "key_added_with_slash": (nothing, {"key_added": "a/b"}, ValueError, r"key_added='a/b' must not contain '/'"),
     "key_added_empty": (nothing, {"key_added": ""}, TypeError, r"key_added='' must be a non-empty string"),
     "key_added_over_a_reference": (add_reference, {"key_added": "reference"}, ValueError,
@@ -238,6 +241,13 @@ def test_fit_rejects_invalid_input_early_and_leaves_adata_unchanged(case: str, n
     with pytest.raises(error, match=match):
         sn.tl.fit(adata, **arguments)
     assert_unchanged(adata, before)
+
+
+def test_too_many_transport_bins_name_the_tools_argument() -> None:
+    adata = make_adata()
+    with pytest.raises(ValueError, match=r"transport_bins=40: no two consecutive time bins.*use fewer transport_bins"):
+        sn.tl.fit(adata, time_key="time", lineage_key="lineage", transport_bins=40, **TINY)
+    assert "sparsenode" not in adata.uns
 
 
 def test_the_short_trajectory_error_names_an_argument_that_tl_fit_takes() -> None:

@@ -372,11 +372,33 @@ def test_transport_pairs_follow_the_flow_of_snapshots() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"), [({"n_bins": 1}, "n_bins=1"), ({"epsilon": 0.0}, "epsilon=0.0")]
+    ("expression", "time", "kwargs", "match"),
+    [
+        ([np.zeros((10, 2))], [np.arange(10.0)], {"n_bins": 1}, "n_bins=1"),
+        ([np.zeros((10, 2))], [np.arange(10.0)], {"epsilon": 0.0}, "epsilon=0.0"),
+        ([np.zeros((10, 2))], [np.arange(10.0)], {"feature_scale": np.zeros(2)}, "feature_scale must hold 2 positive"),
+        ([np.zeros((10, 2))], [np.arange(10.0)], {"feature_scale": np.ones(3)}, r"got shape \(3,\)"),
+        ([np.zeros((10, 2))], [np.arange(9.0)], {}, r"time of trajectory 0 has shape \(9,\); expected \(10,\)"),
+        ([np.zeros((10, 2))], [np.full(10, np.nan)], {}, "time of trajectory 0 holds NaN"),
+        ([np.zeros(10)], [np.arange(10.0)], {}, r"expression of trajectory 0 has shape \(10,\)"),
+        ([np.zeros((10, 2))], [np.zeros(10)], {}, "no two consecutive time bins of a trajectory hold cells"),
+    ],
 )
-def test_transport_pairs_validation(kwargs, match) -> None:
+def test_transport_pairs_validation(expression, time, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
-        sn.pp.transport_pairs([np.zeros((10, 2))], [np.arange(10.0)], **kwargs)
+        sn.pp.transport_pairs(expression, time, **kwargs)
+    assert sn.pp.transport_pairs([np.ones((10, 2))], [np.arange(10.0)], epsilon=np.float32(0.1))[0]
+
+
+def test_transport_pairs_leave_missing_values_out_and_warn_about_empty_bins(caplog) -> None:
+    expression = np.array([[0.0, np.nan], [1.0, 0.0], [0.0, 5.0], [1.0, np.nan]])
+    pairs, _ = sn.pp.transport_pairs([expression], [np.array([0.0, 0.0, 1.0, 1.0])], n_bins=2, epsilon=1e3)
+    # both cells pair evenly with cells 2 and 3: gene 1 is the observed 5.0 of cell 2, not 2.5 (NaN read as 0)
+    assert np.allclose(np.stack(pairs)[:, 1, 1], 5.0)
+    times = np.array([0.0, 0.1, 0.3, 0.9, 1.0])  # bins 0, 0, 1, 3, 3: bin 2 is empty
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        pairs, _ = sn.pp.transport_pairs([np.ones((5, 2))], [times], n_bins=4, names=["gap"])
+    assert len(pairs) == 2 and "gap [2]" in caplog.text  # the cell of bin 1 has no successor
 
 
 def test_tl_fit_on_transport_pairs_with_stability() -> None:

@@ -3,13 +3,26 @@ optimal transport between consecutive time bins (as Waddington-OT couples time p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.special import logsumexp
 
+from .._checks import is_real
+
+logger = logging.getLogger(__name__)
+
 #: Sinkhorn iterations per pair of bins (log domain; plenty for the relative epsilon used here).
 SINKHORN_ITERATIONS = 100
+
+
+class NoPairsError(ValueError):
+    """No cell has a successor: no two consecutive time bins of a trajectory hold cells at different times."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(f"{reason}; {hint}")
+        self.reason = reason
 
 
 def sinkhorn_plan(cost: np.ndarray, epsilon: float, n_iterations: int = SINKHORN_ITERATIONS) -> np.ndarray:
@@ -44,6 +57,7 @@ def transport_pairs(
     n_bins: int = 12,
     epsilon: float = 0.05,
     feature_scale: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Two-point trajectories ``(cell, expected successor)`` from cell snapshots along trajectories.
 
@@ -67,6 +81,8 @@ def transport_pairs(
     feature_scale
         ``(n_genes,)`` divisors that standardise the expression for the cost; default: the standard deviation
         over all given cells (1 for constant genes).
+    names
+        Names of the trajectories, for the logged warning about empty time bins (default: their indices).
 
     Returns
     -------
@@ -75,19 +91,26 @@ def transport_pairs(
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 2:
         raise ValueError(f"n_bins={n_bins!r} must be an integer >= 2")
-    if not (isinstance(epsilon, int | float) and np.isfinite(epsilon) and epsilon > 0):
+    if not (is_real(epsilon) and np.isfinite(epsilon) and epsilon > 0):
         raise ValueError(f"epsilon={epsilon!r} must be a positive number")
+    expression, time = _checked_trajectories(expression, time)
     if feature_scale is None:
-        scale = np.nanstd(np.concatenate([np.asarray(values, dtype=np.float64) for values in expression]), axis=0)
+        scale = np.nanstd(np.concatenate(expression), axis=0)
         scale[~(scale > 0)] = 1.0
     else:
         scale = np.asarray(feature_scale, dtype=np.float64)
-    starts, ends, start_times, end_times = [], [], [], []
-    for values, times in zip(expression, time, strict=True):
-        values, times = np.asarray(values, dtype=np.float64), np.asarray(times, dtype=np.float64)
+        n_genes = expression[0].shape[1]
+        if scale.shape != (n_genes,) or not np.all(np.isfinite(scale) & (scale > 0)):
+            raise ValueError(f"feature_scale must hold {n_genes} positive, finite divisors (one per gene); got "
+                             f"shape {scale.shape}")
+    starts, ends, start_times, end_times, gaps = [], [], [], [], []
+    for trajectory, (values, times) in enumerate(zip(expression, time, strict=True)):
         standardised = np.nan_to_num(values / scale)
         edges = np.linspace(times.min(), times.max(), n_bins + 1)
         bins = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, n_bins - 1)
+        empty = np.setdiff1d(np.arange(n_bins), bins)
+        if empty.size:
+            gaps.append(f"{trajectory if names is None else names[trajectory]} {empty.tolist()}")
         for k in range(n_bins - 1):
             source, target = np.flatnonzero(bins == k), np.flatnonzero(bins == k + 1)
             if len(source) == 0 or len(target) == 0:
@@ -97,14 +120,48 @@ def transport_pairs(
             plan = sinkhorn_plan(cost, epsilon * max(float(np.median(cost)), 1e-12))
             plan /= plan.sum(axis=1, keepdims=True)
             starts.append(values[source])
-            ends.append(plan @ np.nan_to_num(values[target]))
+            ends.append(_plan_mean(plan, values[target]))
             start_times.append(times[source])
             end_times.append(plan @ times[target])
+    if gaps:
+        logger.warning("time bins (of %d) without cells: the cells of the bin before each get no successor: %s",
+                       n_bins, "; ".join(gaps))
     if not starts:
-        raise ValueError("no two consecutive time bins hold cells; use fewer n_bins or more cells")
+        raise NoPairsError("no two consecutive time bins of a trajectory hold cells", "use fewer n_bins or more cells")
     start, end = np.concatenate(starts), np.concatenate(ends)
     start_time, end_time = np.concatenate(start_times), np.concatenate(end_times)
     later = end_time > start_time
+    if not later.any():
+        raise NoPairsError("no cell has a successor at a later time", "use fewer n_bins or more cells")
     pairs = list(np.stack([start[later], end[later]], axis=1))
     pair_times = list(np.stack([np.zeros(later.sum()), (end_time - start_time)[later]], axis=1))
     return pairs, pair_times
+
+
+def _checked_trajectories(expression: Sequence[np.ndarray], time: Sequence[np.ndarray]
+                          ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The trajectories as float64 arrays, or an error naming the first bad one."""
+    if len(expression) != len(time) or not len(expression):
+        raise ValueError(f"expression holds {len(expression)} trajectories and time {len(time)}; give one time "
+                         "array per expression matrix (at least one)")
+    values = [np.asarray(x, dtype=np.float64) for x in expression]
+    times = [np.asarray(t, dtype=np.float64) for t in time]
+    for k, (x, t) in enumerate(zip(values, times, strict=True)):
+        if x.ndim != 2 or x.shape[1] != values[0].shape[1] or not len(x):
+            raise ValueError(f"expression of trajectory {k} has shape {x.shape}; expected (n_cells, "
+                             f"{values[0].shape[1] if values[0].ndim == 2 else 'n_genes'}) with n_cells >= 1")
+        if t.shape != (len(x),):
+            raise ValueError(f"time of trajectory {k} has shape {t.shape}; expected ({len(x)},), one per cell")
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"time of trajectory {k} holds NaN or infinite values")
+    return values, times
+
+
+def _plan_mean(plan: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Plan-weighted mean of the successor cells' ``values`` (rows of ``plan`` sum to 1); a missing (NaN) value
+    is left out of its gene's mean, NaN when no partner has the gene observed."""
+    observed = np.isfinite(values)
+    if observed.all():
+        return plan @ values
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (plan @ np.where(observed, values, 0.0)) / (plan @ observed)

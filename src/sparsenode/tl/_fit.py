@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, is_real
 from .._keys import ORIENTATION, Keys
 from .._uns import from_h5ad_value, to_h5ad_value, to_json
 from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
 from ..nn.regularizers import make_regularizer
 from ..pp import Trajectories, trajectories, transport_pairs
+from ..pp._transport import NoPairsError
 from ._parallel import FitTask, check_n_jobs, fit_task, run_tasks
 from ._prior import connection_constraints, recorded_selection
 
@@ -215,6 +217,16 @@ def stage_params(
     return params, SparseNODE(**refinement).get_params()
 
 
+def check_transport_options(bins: Any, epsilon: Any, max_pairs: Any) -> None:
+    """Validate ``transport_bins``, ``transport_epsilon`` and ``transport_max_pairs`` under the tools' names."""
+    if not isinstance(bins, numbers.Integral) or isinstance(bins, bool) or bins < 2:
+        raise ValueError(f"transport_bins={bins!r} must be an integer >= 2")
+    if not (is_real(epsilon) and np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"transport_epsilon={epsilon!r} must be a positive number")
+    if max_pairs is not None:
+        check_positive_int("transport_max_pairs", max_pairs)
+
+
 def cell_pairs(
     adata: AnnData, trajs: Trajectories, trajectory_args: dict[str, Any], *, names: Sequence[str], bins: int,
     epsilon: float, max_pairs: int | None, seed: int,
@@ -222,13 +234,17 @@ def cell_pairs(
     """Transport pairs of the cells of the trajectories ``names`` (cells, not time-bin means, whatever
     ``trajs`` holds; in the scaled units of ``trajs``), at most ``max_pairs`` of them."""
     wanted = set(names)
+    kept = [k for k, name in enumerate(trajs.names) if name in wanted]
+    names = [trajs.names[k] for k in kept]
     if trajs.params["n_bins"] is None:
-        kept = [k for k, name in enumerate(trajs.names) if name in wanted]
         expression, time = [trajs.expression[k] for k in kept], [trajs.time[k] for k in kept]
     else:
-        names = [name for name in trajs.names if name in wanted]  # in the order of trajs
         expression, time = cells_in_units_of(trajs, trajectories(adata, n_bins=None, **trajectory_args), names)
-    pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon)
+    try:
+        pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon, names=names)
+    except NoPairsError as error:
+        raise ValueError(f"transport_bins={bins}: {error.reason}; use fewer transport_bins, or "
+                         "training_data='trajectories'") from error
     return subsample_pairs(pairs, times, max_pairs, seed=seed)
 
 
@@ -629,8 +645,7 @@ def fit(
     keys = check_fit_key(adata, key_added)
     check_positive_int("n_models", n_models)
     check_n_jobs(n_jobs)
-    if transport_max_pairs is not None:
-        check_positive_int("transport_max_pairs", transport_max_pairs)
+    check_transport_options(transport_bins, transport_epsilon, transport_max_pairs)
     if validation_fraction is None:
         validation_fraction = 0.0 if training_data == "transport" else 0.1
     params, refinement = stage_params(training_data, regularization, lam=lam, validation_fraction=validation_fraction,

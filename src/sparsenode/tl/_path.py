@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._checks import check_positive_int
 from ..metrics import spurious_feature_sparsity
 from ..nn.train import FitError
 from ..pp import Trajectories, trajectories
@@ -18,6 +17,7 @@ from ._fit import (
     cell_pairs,
     chained,
     check_fit_key,
+    check_transport_options,
     check_writable,
     default_measure,
     fit_metrics,
@@ -233,8 +233,7 @@ def regularization_path(
     if training_data not in TRAINING_DATA or training_data == "transport":
         raise ValueError(f"training_data={training_data!r} must be 'transport+trajectories' or 'trajectories' "
                          "(λ is chosen by the error of integrated trajectories)")
-    if transport_max_pairs is not None:
-        check_positive_int("transport_max_pairs", transport_max_pairs)
+    check_transport_options(transport_bins, transport_epsilon, transport_max_pairs)
     if "lam" in model_kwargs:
         raise TypeError("regularization_path takes the penalty strengths as lams=[...], not lam=")
     if validation_trajectories is None and validation_fraction == 0:
