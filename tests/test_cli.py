@@ -71,6 +71,16 @@ def test_fit_with_a_missing_input_file_exits_with_a_message(tmp_path) -> None:
     assert not (tmp_path / "out.h5ad").exists()
 
 
+def test_version_and_an_input_that_is_not_h5ad(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.startswith("sparsenode ")
+    text = tmp_path / "cells.csv"
+    text.write_text("a,b\n1,2\n")
+    with pytest.raises(SystemExit, match=r"'.*cells\.csv' is not a readable \.h5ad file"):
+        main(["fit", str(text), "--time-key", "t", "--out", str(tmp_path / "out.h5ad")])
+
+
 def test_fit_to_a_missing_output_folder_exits_before_fitting(tmp_path) -> None:
     source = tmp_path / "in.h5ad"
     ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_h5ad(source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 import time
@@ -68,7 +69,10 @@ def _fit(args: argparse.Namespace) -> int:
         raise SystemExit(f"sparsenode fit: input file {str(source)!r} does not exist")
     if not Path(args.out).resolve().parent.is_dir():
         raise SystemExit(f"sparsenode fit: the folder of --out {args.out!r} does not exist")
-    adata = anndata.read_h5ad(source)
+    try:
+        adata = anndata.read_h5ad(source)
+    except OSError as error:
+        raise SystemExit(f"sparsenode fit: {str(source)!r} is not a readable .h5ad file ({error})") from error
     options = {"lam": args.lam} if args.epochs is None else {"lam": args.lam, "epochs": args.epochs}
     try:
         sn.tl.fit(
@@ -84,7 +88,7 @@ def _fit(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             **options,
         )
-    except (KeyError, TypeError, ValueError) as error:  # invalid input: a message, not a traceback
+    except (KeyError, TypeError, ValueError, sn.nn.FitError) as error:  # a message, not a traceback
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         raise SystemExit(f"sparsenode fit: {message}") from error
     adata.write_h5ad(args.out)
@@ -98,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``sparsenode`` argument parser."""
     parser = argparse.ArgumentParser(prog="sparsenode", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('sparsenode')}")
     quiet = argparse.ArgumentParser(add_help=False)  # -q also after the subcommand, not overriding one before it
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="as sparsenode -q")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -115,13 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--lineage-key", default=None)
     fit.add_argument("--batch-key", default=None)
     fit.add_argument("--layer", default=None)
-    fit.add_argument("--regularization", default="pathreg")
+    fit.add_argument("--regularization", default="pathreg", help="a regularizer of sn.tl.fit (default: pathreg)")
     fit.add_argument("--training-data", default="transport+trajectories",
                      choices=["transport+trajectories", "transport", "trajectories"], help="see sn.tl.fit")
-    fit.add_argument("--lam", type=float, default=None)
-    fit.add_argument("--epochs", type=int, default=None)
+    fit.add_argument("--lam", type=float, default=None, help="penalty strength (default: the regularizer's)")
+    fit.add_argument("--epochs", type=int, default=None,
+                     help="epochs of the first stage (the transport pairs in the default training data)")
     fit.add_argument("--key-added", default="sparsenode")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     fit.add_argument("--out", required=True, help="output .h5ad")
     fit.set_defaults(run=_fit)
     return parser
