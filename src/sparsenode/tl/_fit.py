@@ -508,7 +508,10 @@ def fit(
     adata
         Annotated data matrix, cells x genes (dense or sparse ``X``/layer).
     time_key
-        Numeric ``adata.obs`` column ordering cells: pseudotime, ``latent_time`` (scvelo) or real time.
+        Numeric ``adata.obs`` column ordering cells: pseudotime, ``latent_time`` (scvelo) or real time. Cells
+        with equal times keep their order in ``adata`` (stable sort); with few distinct times (real time points)
+        that order sets each trajectory's first points, the held-out points and which transport pairs are
+        subsampled, so results can change with the order of the cells.
     lineage_key
         ``adata.obs`` column of lineage labels, or ``adata.obsm`` key of a boolean cells x lineages table
         (root cells may belong to several lineages). ``None``: one lineage.
