@@ -358,6 +358,15 @@ def test_messages_about_validation_data_order_2_frames_and_constant_time(linear:
     assert "trajectories [1] have constant time" in caplog.text
 
 
+def test_progress_bars_name_the_fit(linear: tuple, capsys) -> None:
+    X, t, _ = linear
+    SparseNODE("cnode", lam=0.05, **{**TINY, "progress": True}).fit(X[:3], t)
+    err = capsys.readouterr().err
+    assert "cnode λ=0.05, 3 trajectories" in err and "val=" not in err  # no validation data: no val column
+    SparseNODE("cnode", **TINY).fit(X[:3], t)
+    assert capsys.readouterr().err == ""  # progress=False: silent
+
+
 def test_using_an_unfitted_or_mismatched_model_fails(fitted: dict, linear: tuple) -> None:
     X, t, _ = linear
     with pytest.raises(NotFittedError, match="not fitted yet"):

@@ -546,8 +546,9 @@ class SparseNODE:
             held_out = held_out.unsqueeze(-1) & train.mask
             validation_batch = train.with_mask(held_out)
             train = train.with_mask(train.mask & ~held_out)
+        label = f"{self.regularization} λ={regularizer.lam:g}, {len(values)} trajectories"
         options = TrainingOptions(self.epochs, self.learning_rate, self.batch_size, self.patience,
-                                  self.warm_start_epochs, self.progress, initial_noise=self.initial_noise)
+                                  self.warm_start_epochs, self.progress, label, initial_noise=self.initial_noise)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)

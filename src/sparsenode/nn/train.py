@@ -43,6 +43,9 @@ class TrainingOptions:
         Full-batch steps matching ``f(x)`` to finite-difference derivatives before trajectory fitting.
     progress
         Show a progress bar.
+    label
+        Label of the progress bars (e.g. the regularizer, λ and the data), so that the bars of several fits can be
+        told apart.
     warmup_steps
         Trajectory fitting raises the learning rate linearly from ``learning_rate / warmup_steps`` to
         ``learning_rate`` over its first ``warmup_steps`` optimiser steps: a fresh Adam's first steps move every
@@ -58,6 +61,7 @@ class TrainingOptions:
     patience: int | None = 50
     warm_start_epochs: int = 500
     progress: bool = True
+    label: str = "fitting"
     warmup_steps: int = 10
     initial_noise: float = 0.0
 
@@ -126,7 +130,8 @@ def warm_start(
 ) -> None:
     """Fit ``f(states) ~ derivatives`` (no ODE solve): a cheap start for trajectory fitting."""
     optimizer = torch.optim.Adam(field.parameters(), lr=options.learning_rate)
-    steps = tqdm(range(options.warm_start_epochs), desc="warm start", disable=not options.progress, leave=False)
+    steps = tqdm(range(options.warm_start_epochs), desc=f"{options.label}: warm start", disable=not options.progress,
+                 leave=False)
     for _ in steps:
         mse, _, _ = _checked_step(
             field,
@@ -172,7 +177,7 @@ def fit_trajectories(
     history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
     best_score, best_state, since_best = math.inf, copy.deepcopy(field.state_dict()), 0
     batch_size = options.batch_size or len(train)
-    epochs = tqdm(range(options.epochs), desc="fitting", disable=not options.progress)
+    epochs = tqdm(range(options.epochs), desc=options.label, disable=not options.progress)
     step = 0
     try:
         for epoch in epochs:
@@ -205,7 +210,8 @@ def fit_trajectories(
                 HISTORY_KEYS, (epoch, total, mse_sum, penalty_sum, velocity_sum, val_mse), strict=True
             ):
                 history[key].append(value)
-            epochs.set_postfix(mse=f"{mse_sum:.4g}", val=f"{val_mse:.4g}", refresh=False)
+            shown = {"mse": f"{mse_sum:.4g}"} | ({} if validation is None else {"val": f"{val_mse:.4g}"})
+            epochs.set_postfix(shown, refresh=False)
             score = val_mse if validation is not None else total
             if score < best_score:
                 best_score, best_state, since_best = score, copy.deepcopy(field.state_dict()), 0
