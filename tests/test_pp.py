@@ -226,13 +226,16 @@ def test_with_scaling_expresses_the_same_points_in_another_scaling() -> None:
     adata = make_adata(n_obs=16)
     own = trajectories(adata, time_key="t", lineage_key="lineage", scale="trajectory")
     other = trajectories(adata, time_key="t", lineage_key="lineage", scale="global")
-    converted = own.with_scaling(other.offset, other.scale, other.time_offset, other.time_scale)
+    converted = own.with_scaling(other.names[::-1], other.offset[::-1], other.scale[::-1], other.time_offset[::-1],
+                                 other.time_scale[::-1])  # rows matched by name
     for k in range(len(own)):
         np.testing.assert_allclose(converted.expression[k], other.expression[k], atol=1e-6)
         np.testing.assert_allclose(converted.time[k], other.time[k], atol=1e-12)
     assert converted.cells is own.cells and own.expression[0].max() == 1.0  # the original is unchanged
-    with pytest.raises(ValueError, match=r"time_scale has shape \(1,\)"):
-        own.with_scaling(other.offset, other.scale, other.time_offset, np.ones(1))
+    with pytest.raises(ValueError, match=r"time_scale has shape \(1,\); 2 rows"):
+        own.with_scaling(other.names, other.offset, other.scale, other.time_offset, np.ones(1))
+    with pytest.raises(KeyError, match=r"\['B'\] are not among"):
+        own.with_scaling(["A"], other.offset[:1], other.scale[:1], other.time_offset[:1], other.time_scale[:1])
 
 
 def test_unscale_rejects_wrong_gene_axis() -> None:

@@ -211,28 +211,41 @@ class Trajectories:
         return np.asarray(t, dtype=np.float64) * self.time_scale[k] + self.time_offset[k]
 
     def with_scaling(
-        self, offset: np.ndarray, scale: np.ndarray, time_offset: np.ndarray, time_scale: np.ndarray
+        self,
+        names: Sequence[str],
+        offset: np.ndarray,
+        scale: np.ndarray,
+        time_offset: np.ndarray,
+        time_scale: np.ndarray,
     ) -> Trajectories:
-        """The same trajectories expressed in another scaling, e.g. the one a model was fitted in.
+        """The same trajectories expressed in another scaling, e.g. the one a model was fitted in or that of
+        other (binned) trajectories of the same names.
 
         Parameters
         ----------
+        names
+            Trajectory names of the rows of the arrays below; every name of these trajectories must be among them.
         offset, scale
-            ``(n_trajectories, n_genes)``: input units = scaled * ``scale`` + ``offset``, one row per trajectory
-            in the order of ``names``.
+            ``(len(names), n_genes)``: input units = scaled * ``scale`` + ``offset``.
         time_offset, time_scale
-            ``(n_trajectories,)``: input time = scaled time * ``time_scale`` + ``time_offset``.
+            ``(len(names),)``: input time = scaled time * ``time_scale`` + ``time_offset``.
 
         Returns
         -------
         New trajectories with the given scaling and the expression and times converted to it.
         """
+        names = list(names)
+        missing = [name for name in self.names if name not in names]
+        if missing:
+            raise KeyError(f"trajectories {missing} are not among the names of the given scaling {names}")
+        rows = [names.index(name) for name in self.names]
         arrays = {"offset": offset, "scale": scale, "time_offset": time_offset, "time_scale": time_scale}
         arrays = {name: np.asarray(array, dtype=np.float64) for name, array in arrays.items()}
         for name, array in arrays.items():
-            if array.shape != getattr(self, name).shape:
-                raise ValueError(f"{name} has shape {array.shape}; these trajectories need {getattr(self, name).shape}")
-        offset, scale, time_offset, time_scale = arrays.values()
+            if array.shape[:1] != (len(names),) or array.shape[1:] != getattr(self, name).shape[1:]:
+                raise ValueError(f"{name} has shape {array.shape}; {len(names)} rows of shape "
+                                 f"{getattr(self, name).shape[1:]} are needed")
+        offset, scale, time_offset, time_scale = (array[rows] for array in arrays.values())
         return replace(
             self,
             expression=[((self.unscale_expression(k, values) - offset[k]) / scale[k]).astype(np.float32)

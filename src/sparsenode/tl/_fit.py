@@ -252,12 +252,9 @@ def cells_in_units_of(trajs: Trajectories, cells: Trajectories, names: Sequence[
                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Expression and times of the cell trajectories ``names`` of ``cells``, converted to the scaled units of
     the (binned) trajectories ``trajs`` of the same name: each is scaled over its own points, not over cells."""
-    expression, time = [], []
-    for name in names:
-        k, target = cells.names.index(name), trajs.names.index(name)
-        expression.append(trajs.scale_expression(target, cells.unscale_expression(k, cells.expression[k])))
-        time.append(trajs.scale_time(target, cells.unscale_time(k, cells.time[k])))
-    return expression, time
+    converted = cells.with_scaling(trajs.names, *(getattr(trajs, name) for name in SCALING_ARRAYS))
+    kept = [cells.names.index(name) for name in names]
+    return [converted.expression[k] for k in kept], [converted.time[k] for k in kept]
 
 
 def stage_tasks(

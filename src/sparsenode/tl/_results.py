@@ -89,9 +89,7 @@ def fit_trajectories(adata: AnnData, key: str) -> Trajectories:
     if unknown:
         raise ValueError(f"trajectories {unknown} of this AnnData were not part of the fit {key!r} (fitted: "
                          f"{fitted}); subset the cells of fitted trajectories or fit again")
-    rows = [fitted.index(name) for name in trajs.names]
-    scaling = results["scaling"]
-    return trajs.with_scaling(*(np.asarray(scaling[name])[rows] for name in SCALING_ARRAYS))
+    return trajs.with_scaling(fitted, *(results["scaling"][name] for name in SCALING_ARRAYS))
 
 
 def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None = None, copy: bool = False
