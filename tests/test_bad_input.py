@@ -209,7 +209,7 @@ FIT_CASES = {
     "regulators_one_name": (nothing, {"regulators": "g0"}, KeyError, r"for one gene pass regulators=\['g0'\]"),
     "genes_as_string": (nothing, {"genes": "g0"}, TypeError,
                         r"genes='g0' is neither a column of adata\.var.*pass genes=\['g0'\]"),
-    "genes_non_boolean_column": (add_var_column, {"genes": "means"}, TypeError,
+    "genes_non_boolean_column": (add_var_column, {"genes": "means"}, ValueError,
                                  r"adata\.var\['means'\] must be a boolean column"),
     "unknown_regularization": (nothing, {"regularization": "lasso"}, ValueError, r"regularization='lasso' is unknown"),
     "negative_lam": (nothing, {"lam": -0.1}, ValueError, r"lam=-0\.1 must be a finite number >= 0"),

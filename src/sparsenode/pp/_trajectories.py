@@ -475,11 +475,7 @@ def _gene_positions(adata: AnnData, genes: Sequence[str] | npt.ArrayLike | None)
                 f"list of gene names; for one gene pass genes=[{genes!r}]."
             )
             raise TypeError(msg)
-        column = adata.var[genes]
-        if not pd.api.types.is_bool_dtype(column) or column.isna().any():
-            msg = f"genes={genes!r}: adata.var[{genes!r}] must be a boolean column without missing values, got {column.dtype}."
-            raise TypeError(msg)
-        positions = np.flatnonzero(column.to_numpy(dtype=bool))
+        positions = np.flatnonzero(boolean_var_column(adata, genes, argument="genes"))
     else:
         requested = np.asarray(genes)
         if requested.dtype == bool:
@@ -501,6 +497,16 @@ def _gene_positions(adata: AnnData, genes: Sequence[str] | npt.ArrayLike | None)
         )
         raise ValueError(msg)
     return positions
+
+
+def boolean_var_column(adata: AnnData, column: str, *, argument: str) -> np.ndarray:
+    """``adata.var[column]`` as a boolean mask, or a :class:`ValueError` naming ``argument`` when the column is not
+    boolean or has missing values (the column must exist)."""
+    values = adata.var[column]
+    if not pd.api.types.is_bool_dtype(values) or values.isna().any():
+        raise ValueError(f"{argument}={column!r}: adata.var[{column!r}] must be a boolean column without missing "
+                         f"values, got dtype {values.dtype}")
+    return values.to_numpy(dtype=bool)
 
 
 def _positions_of_names(var_names: pd.Index, requested: pd.Index) -> np.ndarray:

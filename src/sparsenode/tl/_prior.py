@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ..pp._trajectories import boolean_var_column
+
 if TYPE_CHECKING:
     from anndata import AnnData
 
@@ -27,11 +29,7 @@ def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: st
         if selection not in adata.var.columns:
             raise KeyError(f"{name}={selection!r} is not a column of adata.var (columns: {list(adata.var.columns)}); "
                            f"for one gene pass {name}=[{selection!r}]")
-        column = adata.var[selection]
-        if not pd.api.types.is_bool_dtype(column) or column.isna().any():
-            raise ValueError(f"{name}={selection!r}: adata.var[{selection!r}] must be a boolean column without "
-                             f"missing values, got dtype {column.dtype}")
-        mask = column.to_numpy(dtype=bool)
+        mask = boolean_var_column(adata, selection, argument=name)
     else:
         values = np.asarray(selection)
         if values.dtype == np.bool_:
