@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import io
-from ._checks import is_real
+from ._checks import check_positive_int, is_real
 from .nn.regularizers import Regularizer, make_regularizer
 from .nn.solve import SolverOptions, TrajectoryBatch, masked_mse, predict_observations
 from .nn.train import DerivativeData, TrainingOptions, VelocityData, fit_trajectories, warm_start
@@ -386,9 +386,7 @@ class SparseNODE:
                 or not all(isinstance(width, numbers.Integral) and width >= 1 for width in self.hidden)):
             raise ValueError(f"hidden={self.hidden!r} must be a non-empty sequence of positive widths")
         for name in ("epochs", "initial_points", "max_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
+            check_positive_int(name, getattr(self, name))
         if not isinstance(self.warm_start_epochs, int | np.integer) or self.warm_start_epochs < 0:
             raise ValueError(f"warm_start_epochs={self.warm_start_epochs!r} must be an integer >= 0")
         if self.segment_points is not None and (not isinstance(self.segment_points, int) or self.segment_points < 2):
