@@ -79,7 +79,7 @@ def held_out_mse(adata, key: str) -> dict[str, float]:
     result = {}
     for donor in (TRAIN_DONOR, *TEST_DONORS):
         trajs = sn.pp.trajectories(adata[adata.obs["donor"] == donor], genes=genes, **PROTOCOL)
-        result[donor] = float(sum(model.score([x], [t]) for x, t in zip(*trajs.to_arrays(), strict=True)))
+        result[donor] = float(sum(model.mse([x], [t]) for x, t in zip(*trajs.to_arrays(), strict=True)))
     return result
 
 

@@ -44,7 +44,7 @@ def main() -> None:
             model = SparseNODE(name, progress=False).fit(X, t)
             seconds = time.perf_counter() - start
             dependencies = model.dependencies()
-            rows.append((auroc(dependencies, A), feature_sparsity(dependencies), model.score(X, t), seconds))
+            rows.append((auroc(dependencies, A), feature_sparsity(dependencies), model.mse(X, t), seconds))
         scores, sparsity, mse, seconds = np.asarray(rows).T
         print(f"{name:<14} {model.regularizer_.lam:>5g} {scores.mean():>6.3f} {scores.min():>6.3f} "
               f"{sparsity.mean():>8.2f} {mse.mean():>9.2e} {seconds.mean():>7.1f}")

@@ -450,10 +450,10 @@ def test_estimator_rejects_invalid_input(case: str) -> None:
 
 
 def test_predict_with_the_wrong_number_of_features(estimator: sn.SparseNODE) -> None:
-    with pytest.raises(ValueError, match=r"got 4 features but the model was fitted on 3"):
+    with pytest.raises(ValueError, match=r"x0 has 4 features but the model has 3"):
         estimator.predict(np.zeros((2, 4)), np.linspace(0, 1, 5))
-    with pytest.raises(ValueError, match=r"got 2 features but the model was fitted on 3"):
-        estimator.score(np.zeros((1, 5, 2)), np.linspace(0, 1, 5))
+    with pytest.raises(ValueError, match=r"X has 2 features but the model has 3"):
+        estimator.mse(np.zeros((1, 5, 2)), np.linspace(0, 1, 5))
 
 
 def _rewrite_config(path, change: Callable[[dict], None]) -> None:
@@ -569,3 +569,51 @@ def test_degenerate_input_warns_and_gives_finite_results(case: str, caplog: pyte
     warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
     assert any(re.search(warning, message) for message in warnings), warnings
     assert_fit_is_finite(adata)
+
+
+def test_model_files_that_are_not_sparsenode_models_raise_model_format_errors(estimator: sn.SparseNODE,
+                                                                            tmp_path) -> None:
+    path = tmp_path / "model.npz"
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(ModelFormatError, match=r"array\.npy.*single array, not a sparsenode model file"):
+        sn.SparseNODE.load(tmp_path / "array.npy")
+    changes = {
+        "a JSON list": (None, r"not a JSON object"),
+        "version 0": (lambda config: config.update(format_version=0), r"no valid 'format_version'.*got 0"),
+        "version True": (lambda config: config.update(format_version=True), r"got True"),
+        "bad n_features_in": (lambda config: config.update(n_features_in="abc"), r"incomplete or inconsistent"),
+        "scaling of other length": (lambda config: config.update(n_features_in=7),
+                                    r"feature scaling has shapes \(3,\) and \(3,\), not \(7,\)"),
+    }
+    for name, (change, match) in changes.items():
+        estimator.save(path)
+        if name == "a JSON list":
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {entry: archive[entry] for entry in archive.files}
+            arrays["__config__"] = np.array("[1, 2]")
+            with open(path, "wb") as handle:
+                np.savez(handle, **arrays)
+        else:
+            _rewrite_config(path, change)
+        with pytest.raises(ModelFormatError, match=match):
+            sn.SparseNODE.load(path)
+
+
+def test_a_model_fitted_on_a_missing_device_loads_on_the_cpu(estimator: sn.SparseNODE, tmp_path, caplog) -> None:
+    """A model fitted with device="cuda" (or a GPU this machine lacks) is used on a CPU-only machine."""
+    path = tmp_path / "model.npz"
+    estimator.save(path)
+    _rewrite_config(path, lambda config: config["params"].update(device="cuda:7"))
+    loaded = sn.SparseNODE.load(path)
+    assert loaded.device == "cpu" and "device='cuda:7', which this machine does not have" in caplog.text
+    x0, grid = np.full((1, 3), 0.5), np.linspace(0, 1, 4)
+    np.testing.assert_array_equal(loaded.predict(x0, grid), estimator.predict(x0, grid))
+
+
+def test_tl_model_names_a_corrupted_stored_model(fitted: ad.AnnData) -> None:
+    del fitted.uns["sparsenode"]["model"]["config"]
+    with pytest.raises(ModelFormatError, match=r"adata.uns\['sparsenode'\]\['model'\] is incomplete or corrupted"):
+        sn.tl.model(fitted)
+    fitted.uns["sparsenode"]["model"]["config"] = "{not json"
+    with pytest.raises(ModelFormatError, match=r"incomplete or corrupted \(JSONDecodeError"):
+        sn.tl.model(fitted)

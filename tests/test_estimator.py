@@ -3,6 +3,7 @@ persistence, reproducibility, shapes and input validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zipfile
@@ -47,7 +48,7 @@ def fitted(linear: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Spars
 def test_every_regularizer_fits_the_linear_system(name: str, fitted: dict, linear: tuple) -> None:
     X, t, _ = linear
     model = fitted[name]
-    assert model.score(X, t) < 0.01 * X.var()  # measured (model seeds 0-2): at most 0.003 of the variance
+    assert model.mse(X, t) < 0.01 * X.var()  # measured (model seeds 0-2): at most 0.003 of the variance
     assert model.dependencies().shape == (10, 10) and np.all(model.dependencies() >= 0)
 
 
@@ -68,7 +69,7 @@ def test_structure_recovery_on_the_repressilator() -> None:
     X, t, network = repressilator(seed=0)
     model = SparseNODE("pathreg", **FAST).fit(X, t)
     assert auroc(model.dependencies(), network) >= 0.9  # measured (model seeds 0-2): 0.99-1.00
-    assert model.score(X, t) < 0.15 * X.var()  # measured: 0.025-0.039 of the variance
+    assert model.mse(X, t) < 0.15 * X.var()  # measured: 0.025-0.039 of the variance
 
 
 def test_jacobian_has_the_sign_of_strong_edges(fitted: dict, linear: tuple) -> None:
@@ -89,7 +90,7 @@ def test_irregular_time_points_per_trajectory(linear: tuple) -> None:
     times = [t[np.concatenate([[0], k])] for k in keep]
     assert len({len(v) for v in values}) > 3
     model = SparseNODE("pathreg", **FAST).fit(values, times)
-    assert model.score(values, times) < 0.03 * X.var()
+    assert model.mse(values, times) < 0.03 * X.var()
     assert auroc(model.dependencies(), A) >= 0.9
     predicted = model.predict(np.stack([v[0] for v in values]), times)
     assert isinstance(predicted, list) and [p.shape for p in predicted] == [v.shape for v in values]
@@ -103,7 +104,7 @@ def test_nan_masked_observations(linear: tuple) -> None:
     masked = np.where(missing, np.nan, X)
     model = SparseNODE("pathreg", **FAST).fit(masked, t)
     np.testing.assert_allclose(model.feature_mean_, np.nanmean(masked.reshape(-1, 10), axis=0))
-    assert model.score(X, t) < 0.05 * X.var()  # measured (model seeds 0-2): 0.003-0.025 of the variance
+    assert model.mse(X, t) < 0.05 * X.var()  # measured (model seeds 0-2): 0.003-0.025 of the variance
     assert auroc(model.dependencies(), A) >= 0.9  # measured: 0.96-1.00
 
 
@@ -114,8 +115,8 @@ def test_masked_values_do_not_change_training(linear: tuple) -> None:
     for x in values:
         x[1:][rng.random(x[1:].shape) < 0.3] = np.nan
     batch = TrajectoryBatch.from_arrays(values, [t / t[-1]] * 4, np.stack([x[0] for x in values]))
-    corrupted = batch.with_mask(batch.mask)
-    corrupted.observed = torch.where(batch.mask, batch.observed, torch.full_like(batch.observed, 1e6))
+    corrupted = dataclasses.replace(
+        batch, observed=torch.where(batch.mask, batch.observed, torch.full_like(batch.observed, 1e6)))
     assert corrupted.observed.max() == 1e6
     regularizer = make_regularizer("pathreg", None)
     weights = []
@@ -230,7 +231,7 @@ def test_validation_restores_the_best_epoch(linear: tuple) -> None:
     model.fit(X[:8], t, validation=(X[8:], t))
     best = np.nanmin(model.history_["val_mse"])
     assert np.argmin(model.history_["val_mse"]) < len(model.history_["val_mse"]) - 1  # not simply the last
-    assert model.score(X[8:], t) == pytest.approx(best, rel=1e-5)  # without standardize, score is val_mse
+    assert model.mse(X[8:], t) == pytest.approx(best, rel=1e-5)  # without standardize, score is val_mse
 
 
 def test_validation_mse_is_in_input_units_like_score(linear: tuple, tmp_path: Path) -> None:
@@ -239,7 +240,7 @@ def test_validation_mse_is_in_input_units_like_score(linear: tuple, tmp_path: Pa
     X, t, _ = linear
     X = 10 * X
     model = SparseNODE("cnode", **TINY).fit(X[:8], t, validation=(X[8:], t))
-    assert model.validation_mse_ == pytest.approx(model.score(X[8:], t), rel=1e-5)
+    assert model.validation_mse_ == pytest.approx(model.mse(X[8:], t), rel=1e-5)
     assert model.history_["val_mse"].min() != pytest.approx(model.validation_mse_, rel=0.5)
     model.save(tmp_path / "model.npz")
     assert SparseNODE.load(tmp_path / "model.npz").validation_mse_ == model.validation_mse_
@@ -281,7 +282,7 @@ def test_continuing_a_fit_starts_from_its_field_and_keeps_its_units(linear: tupl
                                                                     first.history_["epoch"] + TINY["epochs"]]))
     # a real continuation moves away from the first fit and fits its own data better
     moved = SparseNODE("pathreg", **{**TINY, "epochs": 30}).fit(X[8:], t, init_model=first)
-    assert moved.score(X[8:], t) < first.score(X[8:], t)
+    assert moved.mse(X[8:], t) < first.mse(X[8:], t)
     assert not np.allclose(moved.derivatives(states), first.derivatives(states), rtol=1e-3)
 
 
@@ -335,6 +336,18 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(linear: tuple) -> None:
         (lambda: SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(4.0)), r"t has shape \(4,\) but X has 5"),
         (lambda: SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(5.0)[::-1]), r"t decreases"),
         (lambda: SparseNODE(**TINY).fit(np.full((2, 5, 3), np.inf), np.arange(5.0)), r"contains inf"),
+        (lambda: SparseNODE(seed=None), r"seed=None must be an integer >= 0"),
+        (lambda: SparseNODE(seed=-1), r"seed=-1 must be an integer >= 0"),
+        (lambda: SparseNODE(patience=0), r"patience=0 must be a positive integer"),
+        (lambda: SparseNODE(patience="5"), r"patience='5' must be a positive integer"),
+        (lambda: SparseNODE(rtol=-1.0), r"rtol=-1\.0 must be a positive number"),
+        (lambda: SparseNODE(atol=0.0), r"atol=0\.0 must be a positive number"),
+        (lambda: SparseNODE(learning_rate="1e-2"), r"learning_rate='1e-2' must be a positive number"),
+        (lambda: SparseNODE(validation_fraction="0.1"), r"validation_fraction='0\.1' must be a number in \[0, 1\)"),
+        (lambda: SparseNODE(**TINY).fit([np.zeros(5), np.zeros(5)], np.arange(5.0)),
+         r"trajectory 0 of X has shape \(5,\); every trajectory must be 2-d .*reshape a univariate series"),
+        (lambda: SparseNODE(**TINY).fit(np.zeros((2, 5, 3)), np.arange(5.0), validation=(np.zeros((1, 5, 2)), np.arange(5.0))),
+         r"validation has 2 features but the model has 3"),
     ],
 )
 def test_bad_arguments_and_data(make, match: str) -> None:
@@ -371,10 +384,10 @@ def test_using_an_unfitted_or_mismatched_model_fails(fitted: dict, linear: tuple
     X, t, _ = linear
     with pytest.raises(NotFittedError, match="not fitted yet"):
         SparseNODE().dependencies()
-    with pytest.raises(ValueError, match="got 3 features but the model was fitted on 10"):
+    with pytest.raises(ValueError, match="x0 has 3 features but the model has 10"):
         fitted["l1"].predict(X[:, 0, :3], t)
-    with pytest.raises(ValueError, match="got 3 features but the model was fitted on 10"):
-        fitted["l1"].score(X[..., :3], t)
+    with pytest.raises(ValueError, match="X has 3 features but the model has 10"):
+        fitted["l1"].mse(X[..., :3], t)
 
 
 @pytest.fixture(scope="module")
@@ -461,7 +474,7 @@ def test_segment_training_fits_and_predicts_whole_trajectories() -> None:
     model = SparseNODE("cnode", hidden=(16, 16), epochs=40, warm_start_epochs=100, segment_points=10,
                        progress=False).fit(X, t)
     assert model.predict(X[:, 0], t).shape == X.shape
-    assert model.score(X, t) < X.var()
+    assert model.mse(X, t) < X.var()
     with pytest.raises(ValueError, match="segment_points"):
         SparseNODE(segment_points=1)
 
@@ -473,3 +486,94 @@ def test_effective_weights_are_gated_and_include_the_skip_connection() -> None:
     l0 = SparseNODE("l0", hidden=(8, 8), epochs=2, warm_start_epochs=0, progress=False).fit(X, t)
     l0.field_.layers[0].gate.log_alpha.data.fill_(-20.0)  # every gate of the first layer closed
     assert not l0.effective_weights()[0].any()
+
+
+# ---------------------------------------------------------------------------------------------- review fixes
+def test_numpy_integers_are_accepted_for_segment_points() -> None:
+    assert SparseNODE(segment_points=np.int64(4)).segment_points == 4
+
+
+def test_continuing_from_itself_equals_continuing_from_a_copy(linear: tuple) -> None:
+    X, t, _ = linear
+    first = SparseNODE("pathreg", **TINY).fit(X[:4], t)
+    copy = SparseNODE.from_state(*first.get_state())
+    from_copy = SparseNODE("pathreg", **TINY).fit(X[:4], t, init_model=copy)
+    first.fit(X[:4], t, init_model=first)  # restarted from random weights before
+    np.testing.assert_array_equal(first.predict(X[:4, 0], t), from_copy.predict(X[:4, 0], t))
+    np.testing.assert_array_equal(first.history_["loss"], from_copy.history_["loss"])
+    assert len(first.history_["epoch"]) == 2 * TINY["epochs"]
+    with pytest.raises(ValueError, match="init_model was fitted on 10 features, X has 3"):
+        first.fit(X[:4, :, :3], t, init_model=first)
+
+
+@pytest.mark.parametrize("segment_points", [None, 5])
+def test_held_out_points_take_no_part_in_training(linear: tuple, segment_points: int | None) -> None:
+    """Changing only the points ``validation_fraction`` holds out leaves the warm start and the first epoch
+    (before any epoch is selected on the validation error) unchanged, with the data's own scaling."""
+    X, t, _ = linear
+    X = X[:6, :15]
+    t = t[:15]
+    options = {**TINY, "epochs": 1, "validation_fraction": 0.3, "segment_points": segment_points, "seed": 3}
+    held_out = np.random.default_rng(3).random(X.shape[:2]) < 0.3  # the draw fit makes first
+    starts = [0] if segment_points is None else sorted({*range(0, 15 - 5 + 1, 2), 10})
+    for start in starts:
+        held_out[:, start] = False  # initial states (initial_points=1) are never held out
+    assert held_out.sum() >= 15
+    corrupted = np.where(held_out[..., None], X + 5.0, X)
+    clean, changed = (SparseNODE("pathreg", **options).fit(data, t) for data in (X, corrupted))
+    np.testing.assert_array_equal(clean.predict(X[:, 0], t), changed.predict(X[:, 0], t))
+    np.testing.assert_array_equal(clean.feature_mean_, changed.feature_mean_)
+    assert changed.validation_mse_ > clean.validation_mse_ + 1.0  # the corrupted points are what is validated
+
+
+def test_predict_refuses_incomplete_initial_states(fitted: dict, linear: tuple) -> None:
+    X, t, _ = linear
+    x0 = X[:2, 0].copy()
+    x0[1, 4] = np.nan
+    with pytest.raises(ValueError, match=r"x0 holds NaN or infinite values \(trajectories \[1\]\)"):
+        fitted["l1"].predict(x0, t)
+    second = SparseNODE("l1", order=2, **TINY).fit(X[:3], t)
+    with pytest.raises(ValueError, match="v0 holds NaN"):
+        second.predict(X[:2, 0], t, v0=np.full((2, 10), np.nan))
+
+
+def test_jacobian_leaves_out_incomplete_states(fitted: dict, linear: tuple, caplog) -> None:
+    X, _, _ = linear
+    states = X[:, :5].reshape(-1, 10)
+    with_gaps = states.copy()
+    with_gaps[::3, 2] = np.nan
+    complete = np.isfinite(with_gaps).all(axis=1)
+    np.testing.assert_allclose(fitted["l1"].jacobian(with_gaps), fitted["l1"].jacobian(states[complete]), rtol=1e-6)
+    assert f"{int((~complete).sum())} of {len(states)} states have missing or infinite values" in caplog.text
+    with pytest.raises(ValueError, match="every row of states has a missing"):
+        fitted["l1"].jacobian(np.full((2, 10), np.nan))
+
+
+def test_score_is_r2_for_scikit_learn_model_selection(linear: tuple) -> None:
+    from sklearn.model_selection import GridSearchCV
+
+    X, t, _ = linear
+    model = SparseNODE("pathreg", **TINY).fit(X[:4], t)
+    observed = X[:4].reshape(-1, 10)
+    r2 = 1 - model.mse(X[:4], t) / np.mean((observed - observed.mean(0)) ** 2)
+    assert model.score(X[:4], t) == pytest.approx(r2, rel=1e-9)
+    times = np.tile(t, (8, 1))  # per-trajectory times are split with the trajectories
+    search = GridSearchCV(SparseNODE("pathreg", **TINY), {"lam": [1e-3, 1e3]}, cv=2).fit(X[:8], times)
+    assert search.best_params_ == {"lam": 1e-3}  # λ = 1000 removes every dependency: the worse fit
+    assert search.cv_results_["mean_test_score"][0] > search.cv_results_["mean_test_score"][1]
+
+
+def test_set_params_on_a_fitted_model_applies_at_the_next_fit(linear: tuple, tmp_path) -> None:
+    X, t, _ = linear
+    model = SparseNODE("pathreg", **TINY).fit(X[:3], t)
+    before = model.predict(X[:3, 0], t), model.dependencies(), model.jacobian(X[0])
+    model.set_params(order=2, hidden=(4,), initial_points=3)
+    after = model.predict(X[:3, 0], t), model.dependencies(), model.jacobian(X[0])
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old, new)
+    model.save(tmp_path / "model.npz")
+    loaded = SparseNODE.load(tmp_path / "model.npz")
+    assert loaded.order == 1 and loaded.hidden == (8, 8)
+    np.testing.assert_array_equal(loaded.predict(X[:3, 0], t), before[0])
+    model.fit(X[:3], t)
+    assert model.field_.order == 2 and model.get_state()[0]["params"]["hidden"] == [4]

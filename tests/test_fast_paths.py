@@ -101,8 +101,8 @@ def test_a_fit_with_the_fixed_step_default_is_as_accurate_as_one_with_the_adapti
     fast = SparseNODE("pathreg", **settings).fit(X, t)
     adaptive = SparseNODE("pathreg", solver="dopri5", rtol=1e-6, atol=1e-8, **settings).fit(X, t)
     # the fixed-step model, integrated by the adaptive solver, predicts as it did with its own solver ...
-    fast_score = fast.score(X, t)
+    fast_score = fast.mse(X, t)
     fast.solver_ = SolverOptions("dopri5", rtol=1e-8, atol=1e-10)
-    assert abs(fast.score(X, t) - fast_score) < 0.01 * fast_score  # measured: relative difference 6e-6
+    assert abs(fast.mse(X, t) - fast_score) < 0.01 * fast_score  # measured: relative difference 6e-6
     # ... and fits the data about as well as the model trained with the adaptive solver
-    assert fast_score < 1.5 * adaptive.score(X, t)  # measured: 4.887e-4 against 4.889e-4
+    assert fast_score < 1.5 * adaptive.mse(X, t)  # measured: 4.887e-4 against 4.889e-4

@@ -60,7 +60,7 @@ def test_prior_mask_restricts_every_target_to_its_prior_regulators(linear, maske
     dependencies = masked_by_truth.dependencies()
     allowed = (A != 0) | np.eye(10, dtype=bool)
     assert np.all(dependencies[~allowed] == 0) and np.all(dependencies[allowed] > 0)
-    assert masked_by_truth.score(X, t) < 0.01 * X.var()
+    assert masked_by_truth.mse(X, t) < 0.01 * X.var()
 
 
 def test_prior_penalty_weights_the_path_penalty() -> None:
@@ -79,7 +79,7 @@ def test_soft_prior_raises_the_recovery_of_a_weak_penalty(linear) -> None:
     guided = SparseNODE(**settings, prior_mode="penalty", prior_weight=0.1).fit(X, t, prior=A != 0)
     # measured (system seed 1): 0.973 without, 0.989 with the prior
     assert auroc(guided.dependencies(), A != 0) > auroc(plain.dependencies(), A != 0)
-    assert guided.score(X, t) < 0.01 * X.var()
+    assert guided.mse(X, t) < 0.01 * X.var()
 
 
 def test_soft_prior_needs_a_path_penalty(linear) -> None:
@@ -445,7 +445,7 @@ def test_default_fit_refines_the_transport_fit_on_the_trajectories() -> None:
     assert pairs["params"]["step_size"] == pytest.approx(np.median([t[-1] - t[0] for t in pair_times]) / 2)
     # refining makes the field follow the whole trajectory from its initial state
     X, t = cell_trajectory.to_arrays()
-    errors = {key: sn.tl.model(adata, key).score(X, t) for key in ("pairs", "refined")}
+    errors = {key: sn.tl.model(adata, key).mse(X, t) for key in ("pairs", "refined")}
     assert errors["refined"] < 0.7 * errors["pairs"], errors  # measured ratios 0.39-0.54 over seeds 0-2
     with pytest.raises(ValueError, match="refine_epochs=0 must be a positive integer"):
         sn.tl.fit(adata, time_key="time", refine_epochs=0, **TINY)

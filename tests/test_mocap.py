@@ -173,7 +173,7 @@ def test_fit_on_irregular_time_lists_of_different_lengths():
     error, baseline = mse(predicted, test), constant_mse(train, list(test))
     assert error < 2 * ABSOLUTE_BOUND, f"MSE {error:.3f} after fitting irregular sequences"
     assert error < RELATIVE_BOUND * baseline
-    assert model.score(test, grid) == pytest.approx(error, rel=0.05)
+    assert model.mse(test, grid) == pytest.approx(error, rel=0.05)
 
 
 def test_forecast_plot_returns_figure(fitted, regular_data):

@@ -8,10 +8,12 @@ import numbers
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from . import io
 from ._checks import check_positive_int, is_real
@@ -66,14 +68,18 @@ def segments(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Overlapping segments of ``length`` points (stride ``length // 2``, the last one ending at the last point),
     each with its time shifted to start at 0; trajectories shorter than ``length`` are kept whole."""
-    stride = max(1, length // 2)
     cut_values, cut_times = [], []
     for x, times_k in zip(values, times, strict=True):
-        last = max(0, len(x) - length)
-        for start in sorted({*range(0, last + 1, stride), last}):
+        for start in segment_starts(len(x), length):
             cut_values.append(x[start : start + length])
             cut_times.append(times_k[start : start + length] - times_k[start])
     return cut_values, cut_times
+
+
+def segment_starts(n_points: int, length: int) -> list[int]:
+    """First indices of the :func:`segments` of a trajectory of ``n_points`` points."""
+    last = max(0, n_points - length)
+    return sorted({*range(0, last + 1, max(1, length // 2)), last})
 
 
 def regulator_mask(regulators: ArrayLike, n_features: int) -> np.ndarray:
@@ -106,6 +112,18 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
+def available_device(device: str) -> str:
+    """``device`` when this machine has it, else ``"cpu"`` with a warning (a model fitted on a GPU is used on a
+    machine without one)."""
+    try:
+        torch.empty(0, device=resolve_device(device))
+    except (RuntimeError, AssertionError, ValueError, TypeError):
+        logger.warning("the model was fitted with device=%r, which this machine does not have; it is loaded on "
+                       "the CPU (device='cpu')", device)
+        return "cpu"
+    return device
+
+
 def as_time_list(t: ArrayLike, n_trajectories: int) -> list[np.ndarray]:
     """Times per trajectory: a shared ``(n_time,)`` array repeated, the rows of ``(n_traj, n_time)``, or a list."""
     if isinstance(t, np.ndarray) or not isinstance(t, Sequence) or not t or np.isscalar(t[0]):
@@ -135,10 +153,15 @@ def as_trajectories(X: ArrayLike, t: ArrayLike, *, name: str = "X") -> tuple[lis
     times = as_time_list(t, len(values))
     if len(times) != len(values):
         raise ValueError(f"{name} has {len(values)} trajectories but t has {len(times)}")
-    n_features = values[0].shape[-1] if values[0].ndim == 2 else None
+    for k, x in enumerate(values):
+        if x.ndim != 2:
+            raise ValueError(f"trajectory {k} of {name} has shape {x.shape}; every trajectory must be 2-d "
+                             "(n_time, n_features): reshape a univariate series to (n_time, 1)")
+    n_features = values[0].shape[1]
     for k, (x, times_k) in enumerate(zip(values, times, strict=True)):
-        if x.ndim != 2 or x.shape[1] != n_features:
-            raise ValueError(f"trajectory {k} of {name} has shape {x.shape}; expected (n_time, {n_features})")
+        if x.shape[1] != n_features:
+            raise ValueError(f"trajectory {k} of {name} has shape {x.shape}; expected (n_time, {n_features}) like "
+                             "trajectory 0")
         if times_k.ndim != 1 or len(times_k) != len(x):
             raise ValueError(f"trajectory {k}: t has shape {times_k.shape} but {name} has {len(x)} time points")
         if len(times_k) < 2:
@@ -153,9 +176,13 @@ def as_trajectories(X: ArrayLike, t: ArrayLike, *, name: str = "X") -> tuple[lis
 
 
 def continued_history(earlier: dict[str, np.ndarray], later: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One per-epoch history from a fit and its continuation: arrays appended, epochs numbered on."""
+    """One per-epoch history from a fit and its continuation: arrays appended, epochs numbered on, and
+    ``stage`` numbering the fits (0 for the first one's epochs)."""
     offset = len(earlier["epoch"])
-    return {key: np.concatenate([earlier[key], later[key] + (offset if key == "epoch" else 0)]) for key in later}
+    stage = np.asarray(earlier.get("stage", np.zeros(offset, dtype=np.int64)))
+    joined = {key: np.concatenate([earlier[key], later[key] + (offset if key == "epoch" else 0)]) for key in later}
+    joined["stage"] = np.concatenate([stage, np.full(len(later["epoch"]), stage.max(initial=-1) + 1)])
+    return joined
 
 
 #: Parameters that define the vector field's architecture and units; ``fit(init_model=)`` needs them equal.
@@ -163,7 +190,7 @@ ARCHITECTURE_PARAMS = ("hidden", "order", "activation", "decay", "regularization
                        "standardize")
 
 
-class SparseNODE:
+class SparseNODE(BaseEstimator):
     """A neural ODE ``dx/dt = f(x)`` whose vector field is made sparse by one of seven regularizers.
 
     Parameters
@@ -205,7 +232,9 @@ class SparseNODE:
         linear and nonlinear test systems they recover most of the structure; 0 skips them.
     validation_fraction
         Share of the observed points of the training trajectories held out at random for validation and
-        early stopping when :meth:`fit` gets no ``validation`` trajectories.
+        early stopping when :meth:`fit` gets no ``validation`` trajectories. Held-out points take no part in
+        training (loss, warm start, feature scaling and time unit); the first :attr:`n_initial_frames` of each
+        trajectory (and of each segment) give the initial states and are never held out.
     initial_points
         The initial state is the mean of each trajectory's first ``initial_points`` observations (order 2: a
         line fitted through the first ``max(2, initial_points)`` gives position and velocity).
@@ -252,9 +281,10 @@ class SparseNODE:
     ----------
     history_
         Per-epoch arrays ``epoch``, ``loss``, ``mse``, ``penalty``, ``velocity`` (the velocity term; NaN without
-        ``velocity``), ``val_mse`` (internal, standardised units: the criterion of early stopping).
+        ``velocity``), ``val_mse`` (internal, standardised units: the criterion of early stopping); after a
+        continued fit (``fit(init_model=)``) also ``stage``: 0 for the first fit's epochs, 1 for the next, ….
     validation_mse_
-        Mean squared error in input units (as :meth:`score`, so comparable with it) of the returned model on
+        Mean squared error in input units (as :meth:`mse`, so comparable with it) of the returned model on
         the validation data (the held-out points of ``validation_fraction`` or ``fit``'s ``validation``
         trajectories); NaN without validation data.
     n_features_in_
@@ -263,6 +293,9 @@ class SparseNODE:
         Input time units per internal time unit.
     feature_mean_, feature_std_
         Centre and scale of every feature (0 and 1 without ``standardize``).
+    fitted_params_
+        The constructor arguments of the current fit: :meth:`set_params` on a fitted estimator takes effect at
+        the next :meth:`fit`; until then predictions, dependencies and saved files describe this fit.
 
     Notes
     -----
@@ -363,6 +396,15 @@ class SparseNODE:
             raise
         return self
 
+    def _fitted(self, name: str) -> Any:
+        """Constructor argument ``name`` as the current fit used it (``set_params`` on a fitted estimator takes
+        effect at the next :meth:`fit`, so predictions, dependencies and saved files keep describing the fit)."""
+        return self.fitted_params_[name] if hasattr(self, "fitted_params_") else getattr(self, name)
+
+    @property
+    def _order(self) -> int:
+        return int(self._fitted("order"))
+
     @property
     def _hidden_widths(self) -> tuple[int, ...]:
         return tuple(int(width) for width in self.hidden)
@@ -371,10 +413,13 @@ class SparseNODE:
     def _regularizer_options(self) -> dict[str, Any]:
         return dict(self.regularization_options or {})
 
-    def _architecture(self) -> dict[str, Any]:
-        """The arguments that define the field's parameters, normalised (see :data:`ARCHITECTURE_PARAMS`)."""
-        normalised = {"hidden": self._hidden_widths, "regularization_options": self._regularizer_options}
-        return {name: normalised.get(name, getattr(self, name)) for name in ARCHITECTURE_PARAMS}
+    def _architecture(self, *, fitted: bool = False) -> dict[str, Any]:
+        """The arguments that define the field's parameters, normalised (see :data:`ARCHITECTURE_PARAMS`): as
+        set now, or (``fitted=True``) as the current fit used them."""
+        value = self._fitted if fitted else partial(getattr, self)
+        normalised = {"hidden": tuple(int(width) for width in value("hidden")),
+                      "regularization_options": dict(value("regularization_options") or {})}
+        return {name: normalised.get(name, value(name)) for name in ARCHITECTURE_PARAMS}
 
     def _validate_params(self) -> None:
         if self.regularization_options is not None and not isinstance(self.regularization_options, Mapping):
@@ -387,9 +432,14 @@ class SparseNODE:
             raise ValueError(f"hidden={self.hidden!r} must be a non-empty sequence of positive widths")
         for name in ("epochs", "initial_points", "max_steps"):
             check_positive_int(name, getattr(self, name))
-        if not isinstance(self.warm_start_epochs, int | np.integer) or self.warm_start_epochs < 0:
-            raise ValueError(f"warm_start_epochs={self.warm_start_epochs!r} must be an integer >= 0")
-        if self.segment_points is not None and (not isinstance(self.segment_points, int) or self.segment_points < 2):
+        if self.patience is not None:
+            check_positive_int("patience", self.patience)
+        for name in ("warm_start_epochs", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name}={value!r} must be an integer >= 0")
+        if self.segment_points is not None and (not isinstance(self.segment_points, numbers.Integral)
+                                                or isinstance(self.segment_points, bool) or self.segment_points < 2):
             raise ValueError(f"segment_points={self.segment_points!r} must be None or an integer >= 2")
         if self.time_unit not in ("rate", "duration") and not (
             is_real(self.time_unit) and np.isfinite(self.time_unit) and self.time_unit > 0
@@ -403,10 +453,12 @@ class SparseNODE:
             value = getattr(self, name)
             if not (is_real(value) and np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}={value!r} must be a finite number >= 0")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction={self.validation_fraction!r} must be in [0, 1)")
+        for name in ("learning_rate", "rtol", "atol"):
+            value = getattr(self, name)
+            if not (is_real(value) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name}={value!r} must be a positive number")
+        if not (is_real(self.validation_fraction) and 0.0 <= self.validation_fraction < 1.0):
+            raise ValueError(f"validation_fraction={self.validation_fraction!r} must be a number in [0, 1)")
         if self.batch_size is not None and (not isinstance(self.batch_size, int | np.integer) or self.batch_size < 1):
             raise ValueError(f"batch_size={self.batch_size!r} must be None or a positive integer")
         if self.step_size is not None and not (is_real(self.step_size) and np.isfinite(self.step_size)
@@ -518,32 +570,42 @@ class SparseNODE:
         init_model: SparseNODE | None,
     ) -> SparseNODE:
         """:meth:`fit`, which may leave the estimator half-written when it raises."""
+        if init_model is self:  # continue from a snapshot: the new field must not overwrite its starting point
+            self._check_fitted()
+            init_model = type(self).from_state(*self.get_state())
+        self.fitted_params_ = self.get_params()
         values, times = as_trajectories(X, t)
+        if validation is not None and (not isinstance(validation, tuple | list) or len(validation) != 2):
+            raise TypeError(f"validation must be a pair (X_val, t_val) of held-out trajectories and their "
+                            f"times; got {type(validation).__name__}")
         regularizer = make_regularizer(self.regularization, self.lam, **self._regularizer_options)
         connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
         velocities = self._check_velocity(velocity, values)
+        rng = np.random.default_rng(self.seed)
+        held_out = None
+        if validation is None and self.validation_fraction > 0:
+            held_out = self._held_out_points(values, rng)
+            # held-out points take no part in training: not in the scaling, the warm start or the loss
+            values, held_out_values = (
+                [np.where(rows[:, None], np.nan, x) for x, rows in zip(values, held_out, strict=True)],
+                [np.where(rows[:, None], x, np.nan) for x, rows in zip(values, held_out, strict=True)],
+            )
         self._set_scaling(values, times, like=init_model)
         scaled = [self._scale_values(x) for x in values]
         velocity_data = None if velocities is None else self._velocity_data(scaled, velocities, device=resolve_device(self.device))
         shifted = [self._scale_time(times_k) for times_k in times]
         device = resolve_device(self.device)
-        rng = np.random.default_rng(self.seed)
         self.solver_ = self._solver_options(shifted)
         self.regularizer_ = regularizer
+        validation_batch = None
+        if validation is not None:
+            validation_batch = self._batch(*validation, device=device, name="validation")
+        elif held_out is not None:
+            validation_batch = TrajectoryBatch.from_arrays([self._scale_values(x) for x in held_out_values], shifted,
+                                                           self._initial_states(scaled, shifted), device=device)
         if self.segment_points is not None:
             scaled, shifted = segments(scaled, shifted, self.segment_points)
         train = TrajectoryBatch.from_arrays(scaled, shifted, self._initial_states(scaled, shifted), device=device)
-        validation_batch = None
-        if validation is not None:
-            if not isinstance(validation, tuple | list) or len(validation) != 2:
-                raise TypeError(f"validation must be a pair (X_val, t_val) of held-out trajectories and their "
-                                f"times; got {type(validation).__name__}")
-            validation_batch = self._batch(*validation, device=device)
-        elif self.validation_fraction > 0:
-            held_out = torch.as_tensor(rng.random(train.mask.shape[:2]) < self.validation_fraction, device=device)
-            held_out = held_out.unsqueeze(-1) & train.mask
-            validation_batch = train.with_mask(held_out)
-            train = train.with_mask(train.mask & ~held_out)
         label = f"{self.regularization} λ={regularizer.lam:g}, {len(values)} trajectories"
         options = TrainingOptions(self.epochs, self.learning_rate, self.batch_size, self.patience,
                                   self.warm_start_epochs, self.progress, label, initial_noise=self.initial_noise)
@@ -570,12 +632,25 @@ class SparseNODE:
                     self.n_features_in_)
         return self
 
+    def _held_out_points(self, values: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        """Per trajectory, a boolean ``(n_time_k,)`` mask of the observations held out for validation: each
+        with probability ``validation_fraction``, except the first :attr:`n_initial_frames` of the trajectory
+        (and of each of its segments), which give the initial states."""
+        draws = rng.random((len(values), max(len(x) for x in values))) < self.validation_fraction
+        masks = []
+        for row, x in zip(draws, values, strict=True):
+            starts = [0] if self.segment_points is None else segment_starts(len(x), self.segment_points)
+            for start in starts:
+                row[start : start + self.n_initial_frames] = False
+            masks.append(row[: len(x)])
+        return masks
+
     def _check_continuable(self, init_model: SparseNODE) -> None:
         """Raise unless this fit can continue ``init_model`` (fitted, same architecture and features)."""
         if not isinstance(init_model, SparseNODE):
             raise TypeError(f"init_model must be a fitted SparseNODE, got {type(init_model).__name__}")
         init_model._check_fitted()
-        mine, theirs = self._architecture(), init_model._architecture()
+        mine, theirs = self._architecture(), init_model._architecture(fitted=True)
         different = [name for name in ARCHITECTURE_PARAMS if mine[name] != theirs[name]]
         if different:
             raise ValueError(f"init_model differs in {different}; continuing a fit needs the same architecture")
@@ -686,7 +761,7 @@ class SparseNODE:
 
     def _initial_states(self, scaled: list[np.ndarray], shifted: list[np.ndarray]) -> np.ndarray:
         """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations."""
-        if self.order == 1:
+        if self._order == 1:
             first = np.stack([self._first_rows(x) for x in scaled])
             observed = np.isfinite(first)
             with np.errstate(invalid="ignore"):
@@ -694,10 +769,10 @@ class SparseNODE:
         else:
             states = np.stack([self._position_and_velocity(x, times) for x, times in zip(scaled, shifted, strict=True)])
         if not np.all(np.isfinite(states)):
-            if self.order == 1:
+            if self._order == 1:
                 raise ValueError(
                     "an initial state has a missing value: some feature is NaN in all of a trajectory's first "
-                    f"{self.initial_points} observation(s); increase initial_points or fill the gap"
+                    f"{self.n_initial_frames} observation(s); increase initial_points or fill the gap"
                 )
             raise ValueError(
                 "an initial state has a missing value: order 2 fits a line through a trajectory's first "
@@ -708,14 +783,14 @@ class SparseNODE:
 
     def _first_rows(self, x: np.ndarray) -> np.ndarray:
         """The first ``initial_points`` rows of ``x`` (NaN-padded when the trajectory is shorter)."""
-        rows = np.full((self.initial_points, x.shape[1]), np.nan)
-        n = min(len(x), self.initial_points)
+        rows = np.full((self.n_initial_frames, x.shape[1]), np.nan)
+        n = min(len(x), self.n_initial_frames)
         rows[:n] = x[:n]
         return rows
 
     def _position_and_velocity(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Least-squares line through the first ``max(2, initial_points)`` points: value and slope at t=0."""
-        n = max(2, self.initial_points)
+        n = self.n_initial_frames
         values, times = x[:n], times[:n, None].astype(np.float64)
         observed = np.isfinite(values)
         count = observed.sum(axis=0)
@@ -728,9 +803,10 @@ class SparseNODE:
         slope = np.where(count >= 2, slope, np.nan)
         return np.concatenate([x_mean - slope * t_mean, slope])
 
-    def _batch(self, X: ArrayLike, t: ArrayLike, *, device: torch.device) -> TrajectoryBatch:
-        values, times = as_trajectories(X, t)
-        self._check_features(values[0].shape[1])
+    def _batch(self, X: ArrayLike, t: ArrayLike, *, device: torch.device, name: str = "X") -> TrajectoryBatch:
+        """Trajectories (``name`` in error messages) scaled as the fit's, with their initial states."""
+        values, times = as_trajectories(X, t, name=name)
+        self._check_features(values[0].shape[1], name=name)
         scaled = [self._scale_values(x) for x in values]
         shifted = [self._scale_time(times_k) for times_k in times]
         return TrajectoryBatch.from_arrays(scaled, shifted, self._initial_states(scaled, shifted), device=device)
@@ -744,7 +820,7 @@ class SparseNODE:
         """
         states, targets = [], []
         for x, velocity, times in finite_differences(scaled, shifted):
-            if self.order == 1:
+            if self._order == 1:
                 states.append(x)
                 targets.append(velocity)
             else:
@@ -769,9 +845,9 @@ class SparseNODE:
         if not hasattr(self, "field_"):
             raise NotFittedError("this SparseNODE is not fitted yet; call fit(X, t) or SparseNODE.load(path) first")
 
-    def _check_features(self, n_features: int) -> None:
+    def _check_features(self, n_features: int, *, name: str = "X") -> None:
         if n_features != self.n_features_in_:
-            raise ValueError(f"got {n_features} features but the model was fitted on {self.n_features_in_}")
+            raise ValueError(f"{name} has {n_features} features but the model has {self.n_features_in_}")
 
     @property
     def _device(self) -> torch.device:
@@ -812,7 +888,7 @@ class SparseNODE:
             x0 = x0[None]
         if x0.ndim not in (2, 3):
             raise ValueError(f"x0 must be (n_traj, d), (d,) or (n_traj, k, d); got shape {x0.shape}")
-        self._check_features(x0.shape[-1])
+        self._check_features(x0.shape[-1], name="x0")
         times = as_time_list(t, len(x0))
         if len(times) != len(x0):
             raise ValueError(f"x0 has {len(x0)} trajectories but t has {len(times)}")
@@ -821,16 +897,21 @@ class SparseNODE:
                 raise ValueError(f"t for trajectory {k} must be a finite, non-decreasing 1-d array")
         shifted = [self._scale_time(times_k) for times_k in times]
         if x0.ndim == 3:
-            if self.order == 2 and x0.shape[1] < 2:
+            if self._order == 2 and x0.shape[1] < 2:
                 raise ValueError(f"order=2 estimates position and velocity from at least 2 frames; x0 has "
                                  f"{x0.shape[1]} (pass (n_traj, k >= 2, d) frames, or states with v0)")
             initial = self._initial_states([self._scale_values(x) for x in x0], self._frame_times(x0, times, frame_times))
         else:
+            if not np.all(np.isfinite(x0)):
+                raise ValueError(f"x0 holds NaN or infinite values (trajectories {np.flatnonzero(~np.isfinite(x0).all(1))[:10].tolist()}); "
+                                 "initial states must be complete")
             initial = self._scale_values(x0)
-            if self.order == 2:
+            if self._order == 2:
                 if v0 is None:
                     raise ValueError("order=2 needs v0 (initial velocities) or x0 as (n_traj, k, d) first frames")
                 v0 = np.broadcast_to(np.asarray(v0, dtype=np.float64), x0.shape)
+                if not np.all(np.isfinite(v0)):
+                    raise ValueError("v0 holds NaN or infinite values; initial velocities must be complete")
                 initial = np.concatenate([initial, (v0 * self.time_scale_ / self.feature_std_)], axis=1)
         clamped = self._clamped_features(clamp)
         if clamped.any():
@@ -840,7 +921,7 @@ class SparseNODE:
                 values[index] = value
             initial = initial.copy()
             initial[:, :d][:, clamped] = self._scale_values(values[None])[0, clamped]
-            if self.order == 2:
+            if self._order == 2:
                 initial[:, d:][:, clamped] = 0.0
         holding = self.field_.clamping(torch.as_tensor(clamped, device=self._device)) if clamped.any() else nullcontext()
         with holding:
@@ -852,7 +933,8 @@ class SparseNODE:
     @property
     def n_initial_frames(self) -> int:
         """Observed frames an initial state is estimated from: ``initial_points`` (order 2: at least 2)."""
-        return self.initial_points if self.order == 1 else max(2, self.initial_points)
+        initial_points = int(self._fitted("initial_points"))
+        return initial_points if self._order == 1 else max(2, initial_points)
 
     def _frame_times(self, frames: np.ndarray, times: list[np.ndarray], frame_times: ArrayLike | None
                      ) -> list[np.ndarray]:
@@ -891,7 +973,7 @@ class SparseNODE:
         predicted = predict_observations(self.field_, batch, self.solver_).cpu().numpy()
         return [predicted[k, : len(times)].astype(np.float64) for k, times in enumerate(shifted)]
 
-    def score(self, X: ArrayLike, t: ArrayLike) -> float:
+    def mse(self, X: ArrayLike, t: ArrayLike) -> float:
         """Mean squared error (input units) of trajectories predicted from their first observations.
 
         Initial states are estimated as in :meth:`fit`; the mean runs over every observed (non-NaN) value.
@@ -907,6 +989,28 @@ class SparseNODE:
         """
         self._check_fitted()
         return self._mse(self._batch(X, t, device=self._device))
+
+    def score(self, X: ArrayLike, t: ArrayLike) -> float:
+        """Coefficient of determination R² of trajectories predicted from their first observations (higher is
+        better, as scikit-learn's model selection expects; :meth:`mse` gives the error itself).
+
+        ``1 - sum of squared errors / sum of squared deviations from each feature's mean``, over every observed
+        (non-NaN) value of ``X``; initial states are estimated as in :meth:`fit`.
+
+        Parameters
+        ----------
+        X, t
+            Trajectories and their times, as in :meth:`fit`.
+
+        Returns
+        -------
+        R² (1 for a perfect prediction; 0 for one as good as each feature's mean; can be negative).
+        """
+        self._check_fitted()
+        values, _ = as_trajectories(X, t)
+        observed = np.concatenate(values)
+        deviation = np.nanmean((observed - np.nanmean(observed, axis=0)) ** 2)
+        return 1.0 - self.mse(X, t) / deviation if deviation > 0 else float("nan")
 
     def _mse(self, batch: TrajectoryBatch) -> float:
         """Mean squared error in input units of the trajectories of ``batch`` predicted by the field."""
@@ -929,7 +1033,7 @@ class SparseNODE:
         """
         self._check_fitted()
         strength = self.regularizer_.dependencies(self.field_).cpu().numpy().astype(np.float64)
-        if self.order == 2:
+        if self._order == 2:
             d = self.n_features_in_
             strength = strength[:, :d] + strength[:, d:]
         return strength
@@ -954,10 +1058,10 @@ class SparseNODE:
         """``(n, d)`` or ``(n, 2 d)`` states in input units as float32 network inputs (internal units)."""
         d = self.n_features_in_
         states = np.asarray(states, dtype=np.float64)
-        if states.ndim != 2 or states.shape[1] not in {d, self.order * d}:
+        if states.ndim != 2 or states.shape[1] not in {d, self._order * d}:
             raise ValueError(f"states must be (n, {d}) (or (n, {2 * d}) for order 2); got {states.shape}")
         scaled = self._scale_values(states[:, :d])
-        if self.order == 2:
+        if self._order == 2:
             velocity = states[:, d:] if states.shape[1] == 2 * d else np.zeros_like(states[:, :d])
             scaled = np.concatenate([scaled, (velocity * self.time_scale_ / self.feature_std_).astype(np.float32)], 1)
         return scaled
@@ -979,7 +1083,7 @@ class SparseNODE:
         with torch.no_grad():
             self.field_.prepare(sample=False)
             output = self.field_.network(inputs).cpu().numpy().astype(np.float64)
-        return output * self.feature_std_ / self.time_scale_**self.order
+        return output * self.feature_std_ / self.time_scale_**self._order
 
     def jacobian(self, states: np.ndarray, *, chunk_size: int | None = None) -> np.ndarray:
         """Signed mean Jacobian ``d f_i / d x_j`` (row = target ``i``, column = input ``j``) in input units.
@@ -999,16 +1103,24 @@ class SparseNODE:
         self._check_fitted()
         d = self.n_features_in_
         scaled = self._network_inputs(states)
-        chunk_size = chunk_size or max(1, int(2e7 // (d * d * self.order)))
+        complete = np.isfinite(scaled).all(axis=1)
+        if not complete.any():
+            raise ValueError("every row of states has a missing (NaN) or infinite value; the Jacobian needs "
+                             "complete states")
+        if not complete.all():
+            logger.warning("%d of %d states have missing or infinite values; the mean Jacobian uses the other %d",
+                           int((~complete).sum()), len(scaled), int(complete.sum()))
+            scaled = scaled[complete]
+        chunk_size = chunk_size or max(1, int(2e7 // (d * d * self._order)))
         self.field_.prepare(sample=False)
         jacobian_of_state = torch.func.vmap(torch.func.jacrev(self.field_.network))
-        total = np.zeros((d, self.order * d))
+        total = np.zeros((d, self._order * d))
         with torch.no_grad():
             for start in range(0, len(scaled), chunk_size):
                 chunk = torch.as_tensor(scaled[start : start + chunk_size], device=self._device)
                 total += jacobian_of_state(chunk).sum(0).cpu().numpy()
         mean = (total / len(scaled))[:, :d]
-        return mean * self.feature_std_[:, None] / (self.feature_std_[None, :] * self.time_scale_**self.order)
+        return mean * self.feature_std_[:, None] / (self.feature_std_[None, :] * self.time_scale_**self._order)
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -1022,7 +1134,7 @@ class SparseNODE:
         self._check_fitted()
         config = {
             "format_version": io.FORMAT_VERSION,
-            "params": {**self.get_params(), "hidden": list(self._hidden_widths)},
+            "params": {**self.fitted_params_, "hidden": [int(width) for width in self._fitted("hidden")]},
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
             "step_size": self.solver_.step_size,
@@ -1048,12 +1160,17 @@ class SparseNODE:
         """
         io.check_format_version(config, "the stored model")
         try:
-            model = cls(**{**config["params"], "hidden": tuple(config["params"]["hidden"])})
+            model = cls(**{**config["params"], "hidden": tuple(config["params"]["hidden"]),
+                           "device": available_device(config["params"].get("device", "auto"))})
+            model.fitted_params_ = model.get_params()
             model.n_features_in_ = int(config["n_features_in"])
             model.time_scale_ = float(config["time_scale"])
             model.validation_mse_ = float("nan") if config.get("validation_mse") is None else float(config["validation_mse"])
             model.feature_mean_ = np.asarray(arrays["scaling.feature_mean"], dtype=np.float64)
             model.feature_std_ = np.asarray(arrays["scaling.feature_std"], dtype=np.float64)
+            if model.feature_mean_.shape != (model.n_features_in_,) or model.feature_std_.shape != (model.n_features_in_,):
+                raise ValueError(f"the feature scaling has shapes {model.feature_mean_.shape} and "
+                                 f"{model.feature_std_.shape}, not ({model.n_features_in_},) (n_features_in)")
             model.history_ = {k.removeprefix("history."): v for k, v in arrays.items() if k.startswith("history.")}
             model.solver_ = SolverOptions(model.solver, float(config["step_size"]), model.rtol, model.atol,
                                           model.max_steps)
@@ -1063,7 +1180,7 @@ class SparseNODE:
                 model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
             state = {k.removeprefix("weights."): torch.as_tensor(v) for k, v in arrays.items() if k.startswith("weights.")}
             model.field_.load_state_dict(state)
-        except (KeyError, TypeError, RuntimeError) as error:
+        except (KeyError, TypeError, RuntimeError, ValueError) as error:
             raise io.ModelFormatError(f"the stored model is incomplete or inconsistent: {error}") from error
         model.field_.to(resolve_device(model.device))
         return model

@@ -21,10 +21,15 @@ class ModelFormatError(ValueError):
 
 
 def check_format_version(config: dict[str, Any], source: str) -> None:
-    """Raise :class:`ModelFormatError` unless ``config`` carries a format version this package reads."""
+    """Raise :class:`ModelFormatError` unless ``config`` is a dict that carries a format version this package
+    reads."""
+    if not isinstance(config, dict):
+        raise ModelFormatError(f"{source} has a config of type {type(config).__name__}, not a JSON object; it was "
+                               "not written by sparsenode")
     version = config.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFormatError(f"{source} has no integer 'format_version'; it was not written by sparsenode")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFormatError(f"{source} has no valid 'format_version' (a positive integer; got {version!r}); it "
+                               "was not written by sparsenode")
     if version > FORMAT_VERSION:
         raise ModelFormatError(
             f"{source} has model format version {version}, newer than this sparsenode reads ({FORMAT_VERSION}); "
@@ -55,7 +60,11 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.nd
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ModelFormatError(f"{os.fspath(path)!r} holds a single array, not a sparsenode model file (.npz "
+                                   "written by SparseNODE.save)")
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
         raise ModelFormatError(

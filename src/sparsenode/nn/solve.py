@@ -126,10 +126,6 @@ class TrajectoryBatch:
             initial=self.initial[index],
         )
 
-    def with_mask(self, mask: torch.Tensor) -> TrajectoryBatch:
-        """The same trajectories with another loss mask (e.g. held-out validation points)."""
-        return TrajectoryBatch(self.grid, self.grid_index, self.observed, mask, self.initial)
-
     def with_initial(self, initial: torch.Tensor) -> TrajectoryBatch:
         """The same trajectories started from other initial states."""
         return TrajectoryBatch(self.grid, self.grid_index, self.observed, self.mask, initial)

@@ -298,7 +298,7 @@ def pair_step_size(t: list[np.ndarray]) -> float:
 def fit_metrics(model: SparseNODE, X: list[np.ndarray], t: list[np.ndarray]) -> dict[str, float]:
     """``uns[key]["metrics"]`` of a fitted model; ``X``, ``t``: the trajectories it was trained on."""
     return {
-        "train_mse": model.score(X, t),
+        "train_mse": model.mse(X, t),
         "val_mse": model.validation_mse_,
         "feature_sparsity": feature_sparsity(model.dependencies()),
         "weight_sparsity": weight_sparsity(model.effective_weights()),
@@ -635,11 +635,12 @@ def fit(
         ``params`` (every argument, ``orientation``, ``genes``, ``trajectories``, ``version``), ``metrics``
         (``train_mse`` on the training trajectories and ``val_mse`` on the held-out points, both in input units;
         ``feature_sparsity``, ``weight_sparsity``, ``epochs_run``), ``history`` (per-epoch arrays, in the
-        model's standardised units), ``fitted`` (model curves per trajectory in input units), ``model`` (``config``
+        model's standardised units; with ``transport+trajectories``, ``stage`` is 0 on the transport pairs and 1
+        in the refinement on trajectories), ``fitted`` (model curves per trajectory in input units), ``model`` (``config``
         JSON and ``weights`` arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it) and
         ``scaling`` (``offset``, ``scale``, ``time_offset``, ``time_scale`` of the fitted trajectories, see
         :class:`~sparsenode.pp.Trajectories`; later tools express the cells in these units, so a subset of the
-        cells is predicted as in the whole object).
+        cells is predicted in the units of the fit; its trajectories start at the subset's own first cells).
     """
     check_writable(adata, copy=copy)
     keys = check_fit_key(adata, key_added)

@@ -12,6 +12,7 @@ import pandas as pd
 from .._checks import check_positive_int
 from .._keys import Keys
 from ..estimator import SparseNODE
+from ..io import ModelFormatError
 from ..metrics import network_scores
 from ..pp import Trajectories, trajectories
 from ._fit import (
@@ -74,7 +75,12 @@ def model(adata: AnnData, key: str = "sparsenode") -> SparseNODE:
     """
     fitted_genes(adata, key)
     stored = fit_results(adata, key)["model"]
-    return SparseNODE.from_state(json.loads(str(stored["config"])), dict(stored["weights"]))
+    try:
+        config, weights = json.loads(str(stored["config"])), dict(stored["weights"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFormatError(f"adata.uns[{key!r}]['model'] is incomplete or corrupted ({type(error).__name__}: "
+                               f"{error}); fit again with sn.tl.fit(adata, ..., key_added={key!r})") from error
+    return SparseNODE.from_state(config, weights)
 
 
 def fit_trajectories(adata: AnnData, key: str) -> Trajectories:
