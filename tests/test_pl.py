@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from anndata import AnnData
+from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
@@ -148,15 +149,46 @@ def test_return_fig(adata, plot):
 @pytest.mark.parametrize("plot", PLOTS.values(), ids=PLOTS.keys())
 def test_draws_into_ax(adata, plot):
     fig, ax = plt.subplots()
-    assert plot(adata, ax=ax) is None
+    assert plot(adata, ax=ax) is ax
     assert ax.get_children() and (ax.images or ax.lines or ax.patches or ax.collections)
     assert len(fig.axes) >= 1 and ax in fig.axes
 
 
 @pytest.mark.parametrize("plot", PLOTS.values(), ids=PLOTS.keys())
-def test_show_false_returns_none(adata, plot, monkeypatch):
+def test_show_false_returns_the_axes(adata, plot, monkeypatch):
+    """scanpy's convention: ``ax = sn.pl.x(..., show=False); ax.set_title(...)``."""
     monkeypatch.setattr(plt, "show", lambda: pytest.fail("plt.show called with show=False"))
-    assert plot(adata, show=False) is None
+    ax = plot(adata, show=False)
+    assert isinstance(ax, Axes) and ax.figure.get_layout_engine() is not None  # constrained: labels kept
+    ax.set_title("renamed")
+
+
+def test_show_false_returns_a_list_for_several_panels(adata):
+    axes = trajectories(adata, KEY, ["g0", "g1"], show=False)
+    assert isinstance(axes, list) and len(axes) == 2 and all(isinstance(ax, Axes) for ax in axes)
+
+
+def test_plots_name_the_missing_genes_of_a_gene_subset(adata):
+    subset = adata[:, [gene for gene in adata.var_names if gene != "g5"]].copy()
+    subset.varp[KEY] = np.zeros((subset.n_vars, subset.n_vars), dtype=np.float32)
+    for plot in (lambda: trajectories(subset, KEY), lambda: trajectories(subset, KEY, "g5"),
+                 lambda: dependencies(subset, KEY)):
+        with pytest.raises(KeyError, match=r"Fitted genes \['g5'\] of fit 'fit' are not in `adata.var_names`"):
+            plot()
+
+
+def test_plots_refuse_an_incomplete_fit(adata):
+    del adata.varp[KEY]  # what anndata.concat(..., uns_merge="same") leaves of two different fits
+    for plot in (history, trajectories, dependencies):
+        with pytest.raises(KeyError, match=r"the fit 'fit' is incomplete \(adata.varp\['fit'\] missing\)"):
+            plot(adata, KEY)
+
+
+def test_history_marks_the_next_training_stage(adata):
+    adata.uns[KEY]["history"]["stage"] = np.repeat([0, 1], [7, 3])
+    ax = history(adata, KEY, show=False)
+    boundaries = [line for line in ax.lines if line.get_label() == "next training stage"]
+    assert len(boundaries) == 1 and boundaries[0].get_xdata()[0] == pytest.approx(6.5)
 
 
 def test_show_by_default(adata, monkeypatch):
@@ -297,9 +329,9 @@ def test_forecast():
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), true[0, :, 2])
 
     _, ax = plt.subplots()
-    assert forecast(true[1], true[1], t, features=1, ax=ax) is None
+    assert forecast(true[1], true[1], t, features=1, ax=ax) is ax
     assert len(ax.lines) == 2
-    assert forecast(true, true, t, sequence=1, show=False) is None
+    assert len(forecast(true, true, t, sequence=1, show=False)) == 3  # one axes per feature
     with pytest.raises(KeyError, match="nope"):
         forecast(true, true, t, features=["nope"], feature_names=names)
     with pytest.raises(ValueError, match="shape"):

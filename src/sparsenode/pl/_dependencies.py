@@ -33,7 +33,7 @@ def dependencies(
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot the learned gene-gene dependency matrix as a heatmap.
 
     Rows are target genes and columns are regulator genes: entry (i, j) is how strongly
@@ -59,13 +59,15 @@ def dependencies(
     ax
         Axes to draw into. A new figure is created if `None`.
     show
-        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
+        ``ax`` is given.
     return_fig
         Whether to return the figure.
 
     Returns
     -------
-    The figure if ``return_fig``, else `None`.
+    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
+    axes drawn into (scanpy's convention: a list for several panels); else `None`.
 
     Raises
     ------
@@ -94,4 +96,4 @@ def dependencies(
     heatmap_ax.set_xlabel("regulator")
     heatmap_ax.set_ylabel("target")
     heatmap_ax.set_title(f"{key}: target ← regulator" + (" (signed)" if signed else ""))
-    return _finish(fig, ax=ax, show=show, return_fig=return_fig)
+    return _finish(fig, heatmap_ax, ax=ax, show=show, return_fig=return_fig)

@@ -40,7 +40,7 @@ def forecast(
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot observed against predicted time series, one panel per feature.
 
     Parameters
@@ -62,13 +62,15 @@ def forecast(
     ax
         Axes to draw into; only possible for a single feature. A new figure is created if `None`.
     show
-        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
+        ``ax`` is given.
     return_fig
         Whether to return the figure.
 
     Returns
     -------
-    The figure if ``return_fig``, else `None`.
+    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
+    axes drawn into (scanpy's convention: a list for several panels); else `None`.
     """
     true, predicted, t = np.asarray(true), np.asarray(predicted), np.asarray(t)
     if true.shape != predicted.shape:
@@ -101,4 +103,4 @@ def forecast(
         panel.set_title(str(index) if feature_names is None else str(feature_names[index]))
         panel.set_xlabel("time")
     axes[0].legend(frameon=False, fontsize="small")
-    return _finish(fig, ax=ax, show=show, return_fig=return_fig)
+    return _finish(fig, axes, ax=ax, show=show, return_fig=return_fig)

@@ -18,10 +18,13 @@ def history(
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot the training loss, training MSE and validation MSE against the epoch.
 
-    The validation curve is omitted when the fit used no validation data (all ``val_mse`` NaN).
+    The validation curve is omitted when the fit used no validation data (all ``val_mse`` NaN). A fit in stages
+    (``tl.fit``'s default ``training_data="transport+trajectories"``: cells paired with their transport
+    successors, then whole trajectories) has a dashed line where the next stage starts: the stages fit
+    different data, so their errors differ in size (a jump there is not a divergence).
 
     Parameters
     ----------
@@ -34,13 +37,15 @@ def history(
     ax
         Axes to draw into. A new figure is created if `None`.
     show
-        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
+        ``ax`` is given.
     return_fig
         Whether to return the figure.
 
     Returns
     -------
-    The figure if ``return_fig``, else `None`.
+    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
+    axes drawn into (scanpy's convention: a list for several panels); else `None`.
     """
     record = _get_fit_entry(adata, key, "history")
     epoch = np.asarray(record["epoch"])
@@ -51,10 +56,15 @@ def history(
         values = np.asarray(record[name], dtype=float)
         if not np.isnan(values).all():
             history_ax.plot(epoch, values, label=label)
+    if "stage" in record:  # a fit continued on other data (tl.fit: transport pairs, then trajectories)
+        starts = epoch[1:][np.diff(np.asarray(record["stage"])) != 0]
+        for number, start in enumerate(starts):
+            history_ax.axvline(start - 0.5, color="0.5", linestyle="--", linewidth=1,
+                               label="next training stage" if number == 0 else None)
     if log:
         history_ax.set_yscale("log")
     history_ax.set_xlabel("epoch")
     history_ax.set_ylabel("loss")
     history_ax.set_title(key)
     history_ax.legend(frameon=False)
-    return _finish(fig, ax=ax, show=show, return_fig=return_fig)
+    return _finish(fig, history_ax, ax=ax, show=show, return_fig=return_fig)

@@ -51,7 +51,7 @@ def network(
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot the strongest learned dependencies as a directed gene network.
 
     Arrows point from regulator to target. Edges are coloured by the sign of the mean Jacobian
@@ -72,13 +72,15 @@ def network(
     ax
         Axes to draw into. A new figure is created if `None`.
     show
-        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
+        ``ax`` is given.
     return_fig
         Whether to return the figure.
 
     Returns
     -------
-    The figure if ``return_fig``, else `None`.
+    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
+    axes drawn into (scanpy's convention: a list for several panels); else `None`.
     """
     check_positive_int("n_top", n_top)
     if layout not in _LAYOUTS:
@@ -118,4 +120,4 @@ def network(
     )
     network_ax.set_title(f"{key}: top {len(edges)} edges (regulator → target)")
     network_ax.set_axis_off()
-    return _finish(fig, ax=ax, show=show, return_fig=return_fig)
+    return _finish(fig, network_ax, ax=ax, show=show, return_fig=return_fig)

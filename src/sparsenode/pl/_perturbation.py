@@ -21,7 +21,7 @@ def perturbation(
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot the mean change of each gene after an in-silico perturbation as a bar chart.
 
     The ``n_top`` genes with the largest absolute mean effect are shown, sorted by it; increases
@@ -40,13 +40,15 @@ def perturbation(
     ax
         Axes to draw into. A new figure is created if `None`.
     show
-        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
+        ``ax`` is given.
     return_fig
         Whether to return the figure.
 
     Returns
     -------
-    The figure if ``return_fig``, else `None`.
+    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
+    axes drawn into (scanpy's convention: a list for several panels); else `None`.
     """
     check_positive_int("n_top", n_top)
     result = _require(
@@ -74,4 +76,4 @@ def perturbation(
     bar_ax.set_xticks(np.arange(len(top)), genes[top], rotation=90)
     bar_ax.set_ylabel("mean change in expression")
     bar_ax.set_title(f"perturbation: {perturbed}")
-    return _finish(fig, ax=ax, show=show, return_fig=return_fig)
+    return _finish(fig, bar_ax, ax=ax, show=show, return_fig=return_fig)

@@ -17,7 +17,7 @@ def regularization_path(
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot prediction error and sparsity against the penalty strength λ.
 
     Validation (and training) MSE are drawn on the left axis and feature, weight (and, when
@@ -33,13 +33,15 @@ def regularization_path(
     ax
         Axes to draw into (the sparsity axis is its twin). A new figure is created if `None`.
     show
-        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
+        ``ax`` is given.
     return_fig
         Whether to return the figure.
 
     Returns
     -------
-    The figure if ``return_fig``, else `None`.
+    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
+    axes drawn into (scanpy's convention: a list for several panels); else `None`.
     """
     path = _get_fit_entry(
         adata,
@@ -78,4 +80,4 @@ def regularization_path(
     error_ax.set_title(f"{key}: regularization path")
     handles = error_ax.get_legend_handles_labels()[0] + sparsity_ax.get_legend_handles_labels()[0]
     error_ax.legend(handles=handles, frameon=False, fontsize="small")
-    return _finish(fig, ax=ax, show=show, return_fig=return_fig)
+    return _finish(fig, error_ax, ax=ax, show=show, return_fig=return_fig)

@@ -17,6 +17,7 @@ from sparsenode.pl._utils import (
     _color_map,
     _finish,
     _fitted_genes,
+    _gene_positions,
     _get_fit,
     _get_fit_entry,
     _panel_axes,
@@ -47,10 +48,11 @@ def _lineage_membership(adata: AnnData, lineage_key: str | None) -> pd.DataFrame
     raise KeyError(f"Lineage key {lineage_key!r} is neither a column of `adata.obs` nor a key of `adata.obsm`.")
 
 
-def _expression(adata: AnnData, genes: Sequence[str], layer: str | None) -> np.ndarray:
-    """Dense (cells, genes) expression from ``adata.layers[layer]`` or ``adata.X``."""
+def _expression(adata: AnnData, genes: Sequence[str], layer: str | None, key: str) -> np.ndarray:
+    """Dense (cells, genes) expression of fitted ``genes`` of fit ``key`` from ``adata.layers[layer]`` or
+    ``adata.X``."""
     matrix = adata.X if layer is None else adata.layers[layer]
-    values = matrix[:, adata.var_names.get_indexer(genes)]
+    values = matrix[:, _gene_positions(adata, genes, key)]
     return values.toarray() if sparse.issparse(values) else np.asarray(values)
 
 
@@ -64,7 +66,7 @@ def trajectories(
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot cells' expression over time together with the fitted ODE trajectories.
 
     One panel per gene: cells are dots (expression from the ``layer`` of the fit against
@@ -87,13 +89,15 @@ def trajectories(
     ax
         Axes to draw into; only possible for a single gene. A new figure is created if `None`.
     show
-        Whether to show the plot. Defaults to showing unless ``return_fig`` or ``ax`` is given.
+        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
+        ``ax`` is given.
     return_fig
         Whether to return the figure.
 
     Returns
     -------
-    The figure if ``return_fig``, else `None`.
+    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
+    axes drawn into (scanpy's convention: a list for several panels); else `None`.
 
     Raises
     ------
@@ -115,7 +119,7 @@ def trajectories(
     )
 
     time = np.asarray(adata.obs[params["time_key"]], dtype=float)
-    expression = _expression(adata, genes, params["layer"])
+    expression = _expression(adata, genes, params["layer"], key)
     curve_times = np.asarray(fitted["time"], dtype=float)
     curve_expression = np.asarray(fitted["expression"], dtype=float)
     if lineage_key is None:
@@ -140,4 +144,4 @@ def trajectories(
         panel.set_ylabel("expression" if params["layer"] is None else params["layer"])
     if lineage_key is not None:
         axes[0].legend(title=lineage_key, markerscale=2, frameon=False, fontsize="small")
-    return _finish(fig, ax=ax, show=show, return_fig=return_fig)
+    return _finish(fig, axes, ax=ax, show=show, return_fig=return_fig)

@@ -34,9 +34,15 @@ def _require(container: Mapping[str, Any], entry: str, *, where: str, instructio
 
 
 def _get_fit(adata: AnnData, key: str) -> Mapping[str, Any]:
-    """Return ``adata.uns[key]`` of a fit written by :func:`sparsenode.tl.fit`."""
+    """Return ``adata.uns[key]`` of a fit written by :func:`sparsenode.tl.fit` (with its ``params`` and its
+    dependency matrix in ``adata.varp``)."""
     fit = _require(adata.uns, Keys(key).uns, where="adata.uns", instruction=_fit_instruction(key))
-    _require(fit, "params", where=f"adata.uns[{key!r}]", instruction=_fit_instruction(key))
+    missing = [] if isinstance(fit, Mapping) and "params" in fit else [f"adata.uns[{key!r}]['params']"]
+    missing += [] if Keys(key).dependencies in adata.varp else [f"adata.varp[{Keys(key).dependencies!r}]"]
+    if missing:
+        raise KeyError(f"the fit {key!r} is incomplete ({', '.join(missing)} missing), e.g. after anndata.concat, "
+                       "which keeps only what is equal in all objects (uns_merge='first' keeps the first fit). "
+                       + _fit_instruction(key))
     return fit
 
 
@@ -66,13 +72,21 @@ def _gene_matrix(adata: AnnData, key: str, *, signed: bool = False) -> pd.DataFr
     if orientation != ORIENTATION:
         raise ValueError(f"Unsupported orientation {orientation!r} of fit {key!r}; expected {ORIENTATION!r}.")
     varp_key = keys.jacobian if signed else keys.dependencies
-    positions = adata.var_names.get_indexer(genes)
-    if (positions < 0).any():
-        missing = [gene for gene, position in zip(genes, positions) if position < 0]
-        raise KeyError(f"Fitted genes {missing} of fit {key!r} are not in `adata.var_names`.")
+    positions = _gene_positions(adata, genes, key)
     matrix = _require(adata.varp, varp_key, where="adata.varp", instruction=_fit_instruction(key))
     values = matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
     return pd.DataFrame(values[np.ix_(positions, positions)], index=genes, columns=genes)
+
+
+def _gene_positions(adata: AnnData, genes: Sequence[str], key: str) -> np.ndarray:
+    """Positions of the fitted ``genes`` of fit ``key`` in ``adata.var_names`` (a :class:`KeyError` names the
+    ones this object lacks)."""
+    positions = adata.var_names.get_indexer(genes)
+    if (positions < 0).any():
+        missing = [gene for gene, position in zip(genes, positions, strict=True) if position < 0]
+        raise KeyError(f"Fitted genes {missing} of fit {key!r} are not in `adata.var_names`; plot an object that "
+                       "holds every gene the fit used.")
+    return positions
 
 
 def _check_names(names: Sequence[str], available: Sequence[str], *, what: str) -> list[str]:
@@ -98,7 +112,7 @@ def _new_axes(ax: Axes | None, *, figsize: tuple[float, float] | None = None) ->
     """Return ``ax`` and its figure, or a new figure with a single axes."""
     if ax is not None:
         return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")  # labels stay inside a saved figure
     return fig, ax
 
 
@@ -127,10 +141,16 @@ def _panel_axes(
     return fig, axes[:n_panels]
 
 
-def _finish(fig: Figure, *, ax: Axes | None, show: bool | None, return_fig: bool) -> Figure | None:
-    """Show the figure if asked (by default unless ``return_fig`` or ``ax``) and return it if asked."""
+def _finish(fig: Figure, drawn: Axes | list[Axes], *, ax: Axes | None, show: bool | None, return_fig: bool
+            ) -> Figure | Axes | list[Axes] | None:
+    """Show the figure if asked (by default unless ``return_fig`` or ``ax``); return it if asked, else the axes
+    ``drawn`` into when it is not shown (one panel: its axes), else ``None``."""
     if show is None:
         show = not (return_fig or ax is not None)
     if show:
         plt.show()
-    return fig if return_fig else None
+    if return_fig:
+        return fig
+    if show:
+        return None
+    return drawn[0] if isinstance(drawn, list) and len(drawn) == 1 else drawn
