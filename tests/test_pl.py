@@ -310,13 +310,16 @@ def test_regularization_path(adata):
 
 def test_perturbation_top_genes(adata):
     ax = perturbation(adata, KEY, n_top=3, return_fig=True).axes[0]
-    assert [label.get_text() for label in ax.get_xticklabels()] == ["g0", "g1", "g4"]
-    assert [bar.get_height() for bar in ax.patches] == [-0.5, 0.3, 0.2]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["g1", "g4", "g2"]  # g0 is the clamped gene
+    assert [bar.get_height() for bar in ax.patches] == [0.3, 0.2, -0.1]
     assert "g0" in ax.get_title()
+    ax = perturbation(adata, KEY, n_top=3, include_perturbed=True, return_fig=True).axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["g0", "g1", "g4"]
+    assert [bar.get_hatch() for bar in ax.patches] == ["//", None, None]
     # a result stored under tl.perturb's own key_added
     adata.uns["knockout"] = adata.uns.pop(f"{KEY}_perturbation")
     ax = perturbation(adata, KEY, n_top=3, perturbation_key="knockout", return_fig=True).axes[0]
-    assert [bar.get_height() for bar in ax.patches] == [-0.5, 0.3, 0.2]
+    assert [bar.get_height() for bar in ax.patches] == [0.3, 0.2, -0.1]
 
 
 def test_forecast():
@@ -338,3 +341,50 @@ def test_forecast():
         forecast(true, true[:, :5], t)
     with pytest.raises(ValueError, match=r"sequence=5 must be an integer from 0 to 1 \(the arrays hold 2"):
         forecast(true, true, t, sequence=5)
+
+
+def test_dependencies_refuses_empty_or_repeated_selections(adata):
+    with pytest.raises(ValueError, match=r"regulators=\[\] selects no gene"):
+        dependencies(adata, KEY, regulators=[])
+    with pytest.raises(ValueError, match=r"targets lists genes more than once: \['g1'\]"):
+        dependencies(adata, KEY, targets=["g1", "g2", "g1"])
+
+
+def test_dependencies_of_many_genes_stay_readable():
+    genes = [f"gene{index}" for index in range(200)]
+    adata = AnnData(np.zeros((3, 200), dtype=np.float32), var=pd.DataFrame(index=genes))
+    adata.varp[KEY] = np.random.default_rng(0).random((200, 200)).astype(np.float32)
+    adata.uns[KEY] = {"params": {"genes": np.array(genes), "orientation": ORIENTATION}}
+    ax = dependencies(adata, KEY, cluster=False, show=False)
+    assert max(ax.figure.get_size_inches()) <= 20  # 0.3 inch per gene would be 62 inches
+    labels = [label.get_text() for label in ax.get_xticklabels()]
+    assert 0 < len(labels) <= 60 and labels[:2] == ["gene0", "gene4"]
+
+
+def test_network_legend_is_beside_the_nodes_and_names_unsigned_edges(adata):
+    adata.varp[f"{KEY}_jacobian"][1, 0] = 0.0
+    ax = network(adata, KEY, n_top=30, show=False)
+    legend = ax.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == [
+        "activation", "repression", "no sign (Jacobian 0)", "width: dependency strength"]
+    assert legend.get_bbox_to_anchor().bounds[0] >= ax.get_window_extent().x1 - 1  # right of the axes
+
+
+def test_regularization_path_keeps_the_legend_off_the_curves(adata):
+    ax = regularization_path(adata, KEY, show=False)
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().bounds[0] > ax.get_window_extent().x1  # beside the twin axis label
+    sparsity_ax = next(other for other in ax.figure.axes if other is not ax)
+    assert sparsity_ax.get_ylim() == pytest.approx((-0.03, 1.03))
+
+
+def test_trajectories_legend_is_beside_the_panels(adata):
+    fig = trajectories(adata, KEY, ["g0", "g1"], return_fig=True)
+    assert fig.legends and all(ax.get_legend() is None for ax in fig.axes)
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == LINEAGES
+
+
+def test_forecast_needs_feature_names_for_names():
+    true = np.zeros((5, 2))
+    with pytest.raises(ValueError, match=r"features \['z'\] are names; pass feature_names="):
+        forecast(true, true, np.arange(5.0), features="z")

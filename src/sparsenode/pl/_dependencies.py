@@ -21,6 +21,10 @@ def _cluster_order(values: np.ndarray) -> np.ndarray:
     return leaves_list(linkage(values, method="average", metric="euclidean"))
 
 
+#: Most gene names written along one side of the heatmap (larger matrices label every k-th gene).
+MAX_TICK_LABELS = 60
+
+
 def dependencies(
     adata: AnnData,
     key: str = "sparsenode",
@@ -37,7 +41,9 @@ def dependencies(
     """Plot the learned gene-gene dependency matrix as a heatmap.
 
     Rows are target genes and columns are regulator genes: entry (i, j) is how strongly
-    the dynamics of target i depend on regulator j. Only fitted genes are shown.
+    the dynamics of target i depend on regulator j. Only fitted genes are shown. The figure grows with the
+    number of genes up to 20 inches a side; beyond :data:`MAX_TICK_LABELS` genes a side, every k-th gene is
+    named (select ``regulators``/``targets`` to see names).
 
     Parameters
     ----------
@@ -77,12 +83,18 @@ def dependencies(
     genes = _fitted_genes(adata, key)
     regulators = genes if regulators is None else _check_names(regulators, genes, what="regulators")
     targets = genes if targets is None else _check_names(targets, genes, what="targets")
+    for name, selected in (("regulators", regulators), ("targets", targets)):
+        if not selected:
+            raise ValueError(f"{name}=[] selects no gene; pass fitted genes or None for all")
+        if len(set(selected)) < len(selected):
+            raise ValueError(f"{name} lists genes more than once: {sorted({g for g in selected if selected.count(g) > 1})}")
     matrix = _gene_matrix(adata, key, signed=signed).loc[targets, regulators]
     if cluster:
         values = matrix.to_numpy()
         matrix = matrix.iloc[_cluster_order(values), _cluster_order(values.T)]
 
-    fig, heatmap_ax = _new_axes(ax, figsize=(2.5 + 0.3 * len(regulators), 1.5 + 0.3 * len(targets)))
+    # 0.3 inch per gene, at most 20 inches: larger matrices get fewer tick labels instead
+    fig, heatmap_ax = _new_axes(ax, figsize=(min(20.0, 2.5 + 0.3 * len(regulators)), min(20.0, 1.5 + 0.3 * len(targets))))
     if signed:
         half_range = float(np.abs(matrix.to_numpy()).max()) or 1.0
         image = heatmap_ax.imshow(
@@ -91,8 +103,9 @@ def dependencies(
     else:
         image = heatmap_ax.imshow(matrix.to_numpy(), cmap=cmap or "viridis", vmin=0, aspect="auto")
     fig.colorbar(image, ax=heatmap_ax, label="mean Jacobian" if signed else "dependency strength")
-    heatmap_ax.set_xticks(np.arange(len(matrix.columns)), matrix.columns, rotation=90)
-    heatmap_ax.set_yticks(np.arange(len(matrix.index)), matrix.index)
+    for axis, names, rotation in ((heatmap_ax.xaxis, matrix.columns, 90), (heatmap_ax.yaxis, matrix.index, 0)):
+        shown = np.arange(0, len(names), -(-len(names) // MAX_TICK_LABELS))  # every gene up to MAX_TICK_LABELS
+        axis.set_ticks(shown, [names[i] for i in shown], rotation=rotation)
     heatmap_ax.set_xlabel("regulator")
     heatmap_ax.set_ylabel("target")
     heatmap_ax.set_title(f"{key}: target ← regulator" + (" (signed)" if signed else ""))

@@ -19,6 +19,10 @@ def _feature_indices(
     if features is None:
         return list(range(n_features))
     features = [features] if isinstance(features, str | Integral) else list(features)
+    named = [feature for feature in features if isinstance(feature, str)]
+    if named and feature_names is None:
+        raise ValueError(f"features {named} are names; pass feature_names= (one name per feature) to select "
+                         "features by name, or give their indices")
     names = [] if feature_names is None else [str(name) for name in feature_names]
     _check_names([feature for feature in features if isinstance(feature, str)], names, what="feature names")
     indices = [names.index(feature) if isinstance(feature, str) else int(feature) for feature in features]

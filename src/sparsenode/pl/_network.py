@@ -93,10 +93,12 @@ def network(
     positions = _LAYOUTS[layout](graph)
     max_weight = edges["weight"].max() if len(edges) else 1.0
 
-    fig, network_ax = _new_axes(ax, figsize=(6, 6))
-    node_size = 600
+    n_nodes = graph.number_of_nodes()
+    side = float(np.clip(2.0 + 0.15 * n_nodes, 6.0, 16.0))  # room for every node on the circle
+    fig, network_ax = _new_axes(ax, figsize=(side + 1.5, side))
+    node_size = 600 if n_nodes <= 40 else max(200, 24_000 // n_nodes)
     nx.draw_networkx_nodes(graph, positions, ax=network_ax, node_size=node_size, node_color="lightgrey")
-    nx.draw_networkx_labels(graph, positions, ax=network_ax, font_size=8)
+    nx.draw_networkx_labels(graph, positions, ax=network_ax, font_size=8 if n_nodes <= 40 else 6)
     nx.draw_networkx_edges(
         graph,
         positions,
@@ -110,14 +112,12 @@ def network(
         connectionstyle="arc3,rad=0.1",
         ax=network_ax,
     )
-    network_ax.legend(
-        handles=[
-            Line2D([], [], color=ACTIVATION_COLOR, label="activation"),
-            Line2D([], [], color=REPRESSION_COLOR, label="repression"),
-        ],
-        loc="upper right",
-        frameon=False,
-    )
+    handles = [Line2D([], [], color=ACTIVATION_COLOR, label="activation"),
+               Line2D([], [], color=REPRESSION_COLOR, label="repression")]
+    if (edges["sign"] == 0).any():
+        handles.append(Line2D([], [], color=NEUTRAL_COLOR, label="no sign (Jacobian 0)"))
+    handles.append(Line2D([], [], color="black", linewidth=4, label="width: dependency strength"))
+    network_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # off the nodes
     network_ax.set_title(f"{key}: top {len(edges)} edges (regulator → target)")
     network_ax.set_axis_off()
     return _finish(fig, network_ax, ax=ax, show=show, return_fig=return_fig)

@@ -18,6 +18,7 @@ def perturbation(
     *,
     n_top: int = 20,
     perturbation_key: str | None = None,
+    include_perturbed: bool = False,
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
@@ -25,7 +26,8 @@ def perturbation(
     """Plot the mean change of each gene after an in-silico perturbation as a bar chart.
 
     The ``n_top`` genes with the largest absolute mean effect are shown, sorted by it; increases
-    are red and decreases blue. The title names the perturbed genes and their values.
+    are red and decreases blue. The title names the perturbed genes and their values; their own change (the
+    clamp, not a response) is left out unless ``include_perturbed``.
 
     Parameters
     ----------
@@ -37,6 +39,8 @@ def perturbation(
         Number of genes to show.
     perturbation_key
         The ``key_added`` of :func:`sparsenode.tl.perturb`; default ``f"{key}_perturbation"``, its default.
+    include_perturbed
+        Also rank and show the perturbed (clamped) genes, with hatched bars.
     ax
         Axes to draw into. A new figure is created if `None`.
     show
@@ -60,18 +64,23 @@ def perturbation(
     )
     genes = np.asarray(result["genes"]).astype(str)
     effect = np.asarray(result["effect"], dtype=float)
-    top = np.argsort(-np.abs(effect), kind="stable")[:n_top]
+    clamped = np.isin(genes, np.asarray(result["perturbed_genes"]).astype(str))
+    ranking = np.argsort(-np.abs(effect), kind="stable")
+    top = (ranking if include_perturbed else ranking[~clamped[ranking]])[:n_top]
     perturbed = ", ".join(
         f"{gene} = {float(value):.3g}"
         for gene, value in zip(np.asarray(result["perturbed_genes"]), np.asarray(result["perturbed_values"]))
     )
 
     fig, bar_ax = _new_axes(ax, figsize=(max(4.0, 0.35 * len(top) + 1.5), 3.5))
-    bar_ax.bar(
+    bars = bar_ax.bar(
         np.arange(len(top)),
         effect[top],
         color=np.where(effect[top] >= 0, ACTIVATION_COLOR, REPRESSION_COLOR),
     )
+    for bar, is_clamped in zip(bars, clamped[top], strict=True):
+        if is_clamped:
+            bar.set_hatch("//")
     bar_ax.axhline(0, color="black", linewidth=0.8)
     bar_ax.set_xticks(np.arange(len(top)), genes[top], rotation=90)
     bar_ax.set_ylabel("mean change in expression")

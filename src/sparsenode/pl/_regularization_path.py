@@ -77,7 +77,9 @@ def regularization_path(
     error_ax.set_xlabel("λ")
     error_ax.set_ylabel("MSE")
     sparsity_ax.set_ylabel("sparsity")
+    sparsity_ax.set_ylim(-0.03, 1.03)  # sparsities are shares
     error_ax.set_title(f"{key}: regularization path")
     handles = error_ax.get_legend_handles_labels()[0] + sparsity_ax.get_legend_handles_labels()[0]
-    error_ax.legend(handles=handles, frameon=False, fontsize="small")
+    # outside the axes, so that no curve of either axis runs through it
+    error_ax.legend(handles=handles, frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.15, 1.0))
     return _finish(fig, error_ax, ax=ax, show=show, return_fig=return_fig)

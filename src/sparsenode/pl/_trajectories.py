@@ -143,5 +143,7 @@ def trajectories(
         panel.set_xlabel(params["time_key"])
         panel.set_ylabel("expression" if params["layer"] is None else params["layer"])
     if lineage_key is not None:
-        axes[0].legend(title=lineage_key, markerscale=2, frameon=False, fontsize="small")
+        # beside the panels (constrained layout makes room), not over the first panel's cells
+        axes[0].figure.legend(handles=axes[0].get_legend_handles_labels()[0], title=lineage_key, markerscale=2,
+                              frameon=False, fontsize="small", loc="outside right upper")
     return _finish(fig, axes, ax=ax, show=show, return_fig=return_fig)
