@@ -189,6 +189,8 @@ def test_history_marks_the_next_training_stage(adata):
     ax = history(adata, KEY, show=False)
     boundaries = [line for line in ax.lines if line.get_label() == "next training stage"]
     assert len(boundaries) == 1 and boundaries[0].get_xdata()[0] == pytest.approx(6.5)
+    loss = [line for line in ax.lines if line.get_color() == "C0"]  # one piece per stage, not joined
+    assert [list(line.get_xdata()) for line in loss] == [list(range(7)), [7, 8, 9]]
 
 
 def test_show_by_default(adata, monkeypatch):

@@ -186,6 +186,7 @@ def test_pl_regularization_path_shows_lam_zero(path_adata: ad.AnnData) -> None:
     assert ax.get_xscale() == "symlog"
     low, high = ax.get_xlim()
     assert low < 0.0 < high and high >= path["lam"].max()
+    assert low >= -0.1 * path["lam"][1:].min()  # no room for negative λ
 
 
 def test_h5ad_round_trip(path_adata: ad.AnnData, tmp_path) -> None:

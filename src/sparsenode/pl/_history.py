@@ -51,16 +51,19 @@ def history(
     epoch = np.asarray(record["epoch"])
     curves = {"loss": "training loss", "mse": "training MSE", "val_mse": "validation MSE"}
 
+    # a fit continued on other data (tl.fit: transport pairs, then trajectories) is drawn stage by stage
+    stage = np.asarray(record["stage"]) if "stage" in record else np.zeros(len(epoch), dtype=int)
     fig, history_ax = _new_axes(ax)
-    for name, label in curves.items():
+    for color, (name, label) in enumerate(curves.items()):
         values = np.asarray(record[name], dtype=float)
-        if not np.isnan(values).all():
-            history_ax.plot(epoch, values, label=label)
-    if "stage" in record:  # a fit continued on other data (tl.fit: transport pairs, then trajectories)
-        starts = epoch[1:][np.diff(np.asarray(record["stage"])) != 0]
-        for number, start in enumerate(starts):
-            history_ax.axvline(start - 0.5, color="0.5", linestyle="--", linewidth=1,
-                               label="next training stage" if number == 0 else None)
+        if np.isnan(values).all():
+            continue
+        for number, current in enumerate(np.unique(stage)):
+            rows = stage == current
+            history_ax.plot(epoch[rows], values[rows], color=f"C{color}", label=label if number == 0 else None)
+    for number, start in enumerate(epoch[1:][np.diff(stage) != 0]):
+        history_ax.axvline(start - 0.5, color="0.5", linestyle="--", linewidth=1,
+                           label="next training stage" if number == 0 else None)
     if log:
         history_ax.set_yscale("log")
     history_ax.set_xlabel("epoch")

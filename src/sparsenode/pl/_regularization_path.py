@@ -71,7 +71,9 @@ def regularization_path(
 
     positive = lam[lam > 0]
     if (lam == 0).any():  # λ = 0 (no penalty) stays visible: linear below the smallest positive λ
-        error_ax.set_xscale("symlog", linthresh=positive.min() if positive.size else 1.0)
+        linthresh = positive.min() if positive.size else 1.0
+        error_ax.set_xscale("symlog", linthresh=linthresh)
+        error_ax.set_xlim(left=-0.1 * linthresh)  # λ < 0 does not exist
     else:
         error_ax.set_xscale("log")
     error_ax.set_xlabel("λ")
