@@ -257,6 +257,8 @@ BAD_ARGUMENTS = {
     "repeated_lam": ({"lams": [0.1, 0.1]}, ValueError, r"lams=.*repeat"),
     "n_jobs_zero": ({"n_jobs": 0}, ValueError, r"n_jobs=0"),
     "lam_instead_of_lams": ({"lam": 0.1}, TypeError, r"lams="),
+    "fit_only_arguments": ({"velocity_key": "velocity", "n_models": 3}, TypeError,
+                           r"does not take sn.tl.fit's \['velocity_key', 'n_models'\].*velocity_key=\.\.\., n_models="),
     "no_validation_data": ({"validation_fraction": 0.0}, ValueError, r"validation_fraction=0"),
     "unknown_validation_trajectory": ({"validation_trajectories": ["c"]}, KeyError, r"validation_trajectories"),
     "all_validation_trajectories": ({"validation_trajectories": ["a", "b"]}, ValueError, r"every trajectory"),

@@ -633,10 +633,11 @@ def fit(
         rule by which :func:`sparsenode.metrics.feature_sparsity` counts zeros); same orientation.
     ``adata.uns["sparsenode"]``
         ``params`` (every argument, ``orientation``, ``genes``, ``trajectories``, ``version``), ``metrics``
-        (``train_mse`` on the training trajectories and ``val_mse`` on the held-out points, both in input units;
+        (``train_mse`` on the training trajectories and ``val_mse`` on the held-out points, both in the units of the
+        fitted trajectories: the expression after ``scale``, each gene in [0, 1] by default;
         ``feature_sparsity``, ``weight_sparsity``, ``epochs_run``), ``history`` (per-epoch arrays, in the
         model's standardised units; with ``transport+trajectories``, ``stage`` is 0 on the transport pairs and 1
-        in the refinement on trajectories), ``fitted`` (model curves per trajectory in input units), ``model`` (``config``
+        in the refinement on trajectories), ``fitted`` (model curves per trajectory in the units of ``X`` or ``layer``), ``model`` (``config``
         JSON and ``weights`` arrays; :func:`sparsenode.tl.model` rebuilds the estimator from it) and
         ``scaling`` (``offset``, ``scale``, ``time_offset``, ``time_scale`` of the fitted trajectories, see
         :class:`~sparsenode.pp.Trajectories`; later tools express the cells in these units, so a subset of the

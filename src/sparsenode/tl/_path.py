@@ -109,6 +109,11 @@ def split_trajectories(
     return [X[k] for k in train], [t[k] for k in train], ([X[k] for k in test], [t[k] for k in test])
 
 
+#: Arguments of :func:`sparsenode.tl.fit` that a λ path does not take (velocity supervision, the dependency
+#: measure and bootstrap models are for the fit of the chosen λ).
+FIT_ONLY_ARGUMENTS = ("velocity_key", "dependency_measure", "n_models")
+
+
 def regularization_path(
     adata: AnnData,
     *,
@@ -149,7 +154,8 @@ def regularization_path(
     trajectories (held-out trajectories are left out; random held-out points are not, see ``validation_fraction``).
     The selected model is then written exactly as :func:`sparsenode.tl.fit` writes a fit, plus the path.
 
-    Selection rule, on the validation MSE of each λ (input units, as ``metrics["val_mse"]``):
+    Selection rule, on the validation MSE of each λ (units of the fitted trajectories, as
+    ``metrics["val_mse"]``):
 
     * ``"1se"`` (default, in the spirit of the one-standard-error rule): the **largest** λ whose validation
       MSE is at most 5 % above the minimum over the grid: the sparsest model that predicts about as well
@@ -204,7 +210,9 @@ def regularization_path(
     copy
         Return a modified copy instead of writing into ``adata``.
     **model_kwargs
-        Further :class:`~sparsenode.SparseNODE` arguments (``hidden``, ``epochs``, ...); not ``lam``.
+        Further :class:`~sparsenode.SparseNODE` arguments (``hidden``, ``epochs``, ...); not ``lam``, nor
+        :func:`~sparsenode.tl.fit`'s ``velocity_key``, ``dependency_measure`` or ``n_models`` (use them in the fit
+        of the chosen λ).
 
     Returns
     -------
@@ -236,6 +244,11 @@ def regularization_path(
     check_transport_options(transport_bins, transport_epsilon, transport_max_pairs)
     if "lam" in model_kwargs:
         raise TypeError("regularization_path takes the penalty strengths as lams=[...], not lam=")
+    fit_only = [name for name in FIT_ONLY_ARGUMENTS if name in model_kwargs]
+    if fit_only:
+        raise TypeError(f"regularization_path does not take sn.tl.fit's {fit_only}: choose λ here, then fit it with "
+                        f"sn.tl.fit(adata, ..., lam=adata.uns[key_added]['regularization_path']['selected_lam'], "
+                        f"{', '.join(f'{name}=...' for name in fit_only)})")
     if validation_trajectories is None and validation_fraction == 0:
         raise ValueError("validation_fraction=0 leaves no held-out data to select λ on; use validation_fraction > 0 "
                          "or validation_trajectories")
