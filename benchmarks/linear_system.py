@@ -3,7 +3,7 @@
 ``d = 10``, 15 random off-diagonal edges, 12 trajectories of 30 time points (``tests/_systems.py``). For each
 regularizer and system seed the script fits ``SparseNODE(regularization)`` with every other argument at its
 default and prints the mean over the systems of: AUROC of ``dependencies()`` against the off-diagonal edges
-of ``A``, feature sparsity (share of entries at most 1% of the largest), trajectory MSE (``model.score``) and
+of ``A``, feature sparsity (share of entries at most 1% of the largest), trajectory MSE (``model.mse``) and
 fit time. Run from the repository root::
 
     python benchmarks/linear_system.py [--seeds 0 1 2] [--threads 1]

@@ -234,7 +234,9 @@ class SparseNODE(BaseEstimator):
         Share of the observed points of the training trajectories held out at random for validation and
         early stopping when :meth:`fit` gets no ``validation`` trajectories. Held-out points take no part in
         training (loss, warm start, feature scaling and time unit); the first :attr:`n_initial_frames` of each
-        trajectory (and of each segment) give the initial states and are never held out.
+        trajectory (and of each segment) give the initial states and are never held out. With
+        ``segment_points`` the held-out points are predicted from their trajectory's start (as :meth:`mse`
+        does), not from their segment's, so the validation error measures whole-trajectory forecasts.
     initial_points
         The initial state is the mean of each trajectory's first ``initial_points`` observations (order 2: a
         line fitted through the first ``max(2, initial_points)`` gives position and velocity).
@@ -304,7 +306,7 @@ class SparseNODE(BaseEstimator):
     (by finite differences), but at most the longest duration. The field's outputs are then of order 1
     whatever the units and the speed of the dynamics, which keeps the default ``lam`` meaningful; dividing by
     the duration alone made the field, and so the penalty, grow with the number of oscillations observed.
-    Predictions, Jacobians and scores are returned in the input's units.
+    Predictions, derivatives, Jacobians and errors (:meth:`mse`) are returned in the input's units.
     """
 
     def __init__(
