@@ -100,7 +100,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sparsenode`` argument parser."""
-    parser = argparse.ArgumentParser(prog="sparsenode", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sparsenode", description=__doc__.replace("``", ""))
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log messages")
     parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('sparsenode')}")
     quiet = argparse.ArgumentParser(add_help=False)  # -q also after the subcommand, not overriding one before it
