@@ -390,3 +390,14 @@ def test_forecast_needs_feature_names_for_names():
     true = np.zeros((5, 2))
     with pytest.raises(ValueError, match=r"features \['z'\] are names; pass feature_names="):
         forecast(true, true, np.arange(5.0), features="z")
+
+
+def test_dependencies_outline_the_reference_edges(adata):
+    reference = np.zeros((adata.n_vars, adata.n_vars))
+    reference[1, 0] = reference[3, 2] = 1.0  # g1 <- g0, g3 <- g2
+    adata.varp["truth"] = reference
+    ax = dependencies(adata, KEY, cluster=False, reference="truth", show=False)
+    outlined = ax.collections[-1].get_offsets()
+    assert sorted(map(tuple, np.asarray(outlined).tolist())) == [(0.0, 1.0), (2.0, 3.0)]  # (column, row)
+    with pytest.raises(KeyError, match=r"adata.varp\['absent'\]"):
+        dependencies(adata, KEY, reference="absent")

@@ -33,6 +33,7 @@ def dependencies(
     targets: Sequence[str] | None = None,
     cluster: bool = True,
     signed: bool = False,
+    reference: str | None = None,
     cmap: str | Colormap | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -60,6 +61,10 @@ def dependencies(
     signed
         Plot the signed mean Jacobian ``adata.varp[f"{key}_jacobian"]`` (activation > 0, repression < 0)
         with a diverging colormap centred at 0, instead of the non-negative dependency strength.
+    reference
+        ``adata.varp`` key of a known network (row = target, column = regulator, non-zero = edge; e.g.
+        ``"reference"`` of the built-in datasets): its edges are outlined, so that learned and known
+        dependencies are seen together.
     cmap
         Colormap. Defaults to ``'viridis'``, or ``'RdBu_r'`` when ``signed``.
     ax
@@ -106,7 +111,13 @@ def dependencies(
     for axis, names, rotation in ((heatmap_ax.xaxis, matrix.columns, 90), (heatmap_ax.yaxis, matrix.index, 0)):
         shown = np.arange(0, len(names), -(-len(names) // MAX_TICK_LABELS))  # every gene up to MAX_TICK_LABELS
         axis.set_ticks(shown, [names[i] for i in shown], rotation=rotation)
+    if reference is not None:
+        known = _gene_matrix(adata, key, varp_key=reference).loc[matrix.index, matrix.columns].to_numpy() != 0
+        rows, columns = np.nonzero(known)
+        heatmap_ax.scatter(columns, rows, marker="s", s=(72 * 0.3 * 0.8) ** 2, facecolors="none",
+                           edgecolors="white" if not signed else "black", linewidths=1.2)
     heatmap_ax.set_xlabel("regulator")
     heatmap_ax.set_ylabel("target")
-    heatmap_ax.set_title(f"{key}: target ← regulator" + (" (signed)" if signed else ""))
+    heatmap_ax.set_title(f"{key}: target ← regulator" + (" (signed)" if signed else "")
+                         + ("" if reference is None else f"\noutlined: edges of {reference!r}"))
     return _finish(fig, heatmap_ax, ax=ax, show=show, return_fig=return_fig)

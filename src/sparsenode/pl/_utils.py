@@ -61,8 +61,8 @@ def _fitted_genes(adata: AnnData, key: str) -> list[str]:
     return [str(gene) for gene in np.asarray(_get_fit(adata, key)["params"]["genes"])]
 
 
-def _gene_matrix(adata: AnnData, key: str, *, signed: bool = False) -> pd.DataFrame:
-    """Dependency (or signed Jacobian) matrix restricted to the fitted genes.
+def _gene_matrix(adata: AnnData, key: str, *, signed: bool = False, varp_key: str | None = None) -> pd.DataFrame:
+    """Dependency (or signed Jacobian, or any ``varp_key``) matrix of fit ``key`` restricted to its fitted genes.
 
     Returns a frame with index = target genes and columns = regulator genes.
     """
@@ -71,9 +71,12 @@ def _gene_matrix(adata: AnnData, key: str, *, signed: bool = False) -> pd.DataFr
     orientation = _get_fit(adata, key)["params"].get("orientation", ORIENTATION)
     if orientation != ORIENTATION:
         raise ValueError(f"Unsupported orientation {orientation!r} of fit {key!r}; expected {ORIENTATION!r}.")
-    varp_key = keys.jacobian if signed else keys.dependencies
+    if varp_key is None:
+        varp_key = keys.jacobian if signed else keys.dependencies
     positions = _gene_positions(adata, genes, key)
-    matrix = _require(adata.varp, varp_key, where="adata.varp", instruction=_fit_instruction(key))
+    instruction = _fit_instruction(key) if varp_key in (keys.jacobian, keys.dependencies) else \
+        "Store the network there (row = target, column = regulator) or pass another key."
+    matrix = _require(adata.varp, varp_key, where="adata.varp", instruction=instruction)
     values = matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
     return pd.DataFrame(values[np.ix_(positions, positions)], index=genes, columns=genes)
 
