@@ -179,9 +179,16 @@ def test_lassonet_penalty_is_applied_by_the_proximal_step() -> None:
     field, regularizer = field_for("lassonet")
     field.prepare(sample=False)
     assert not regularizer.penalty(field).requires_grad  # reported only, not applied twice
+    with torch.no_grad():
+        field.skip.weight.copy_(torch.randn_like(field.skip.weight))
+        field.layers[0].weight.zero_()  # no hierarchy interaction: the prox is plain group soft-thresholding
     before = field.skip.weight.detach().norm(dim=0).clone()
-    regularizer.proximal_step(field, learning_rate=1.0)
-    assert torch.all(field.skip.weight.detach().norm(dim=0) < before)
+    # the reported penalty is the one the proximal step applies: lam * sum_j ||theta_j||, whose step of size
+    # learning_rate shrinks every column norm by learning_rate * lam
+    torch.testing.assert_close(regularizer.penalty(field), regularizer.lam * before.sum())
+    regularizer.proximal_step(field, learning_rate=0.01)
+    after = field.skip.weight.detach().norm(dim=0)
+    torch.testing.assert_close(before - after, torch.full_like(before, 0.01 * regularizer.lam), rtol=0, atol=1e-6)
 
 
 def test_pathreg_released_formula() -> None:

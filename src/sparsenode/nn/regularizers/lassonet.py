@@ -50,7 +50,8 @@ def hierarchical_proximal(
 
 
 class LassoNet(Regularizer):
-    """Linear skip ``theta`` plus MLP; group-L1 on ``theta``'s input columns with the hierarchy constraint
+    """Linear skip ``theta`` plus MLP; group-L1 ``lam * sum_j ||theta_j||`` on ``theta``'s input columns (a sum,
+    as in LassoNet: ``group_lasso`` takes the mean over inputs) with the hierarchy constraint
     ``||W_1[:, j]||_inf <= M ||theta[:, j]||_2`` enforced by the hier-prox step after every optimiser step.
 
     Dependencies are the combined strength ``|theta| + |W_L| ... |W_1|``.
@@ -75,8 +76,9 @@ class LassoNet(Regularizer):
         return {"gates": "none", "skip": True}
 
     def penalty(self, field: VectorField) -> torch.Tensor:
-        # Reported only: the proximal step, not the gradient, applies this penalty.
-        return (self.lam * field.skip.weight.norm(dim=0).mean()).detach()
+        # Reported only: the proximal step (threshold learning_rate * lam per input column), not the gradient,
+        # applies this penalty, lam * sum_j ||theta_j|| (a sum over inputs, as in LassoNet)
+        return (self.lam * field.skip.weight.norm(dim=0).sum()).detach()
 
     @torch.no_grad()
     def proximal_step(self, field: VectorField, learning_rate: float) -> None:
