@@ -231,10 +231,10 @@ def test_validation_restores_the_best_epoch(linear: tuple) -> None:
     model.fit(X[:8], t, validation=(X[8:], t))
     best = np.nanmin(model.history_["val_mse"])
     assert np.argmin(model.history_["val_mse"]) < len(model.history_["val_mse"]) - 1  # not simply the last
-    assert model.mse(X[8:], t) == pytest.approx(best, rel=1e-5)  # without standardize, score is val_mse
+    assert model.mse(X[8:], t) == pytest.approx(best, rel=1e-5)  # without standardize, mse is val_mse
 
 
-def test_validation_mse_is_in_input_units_like_score(linear: tuple, tmp_path: Path) -> None:
+def test_validation_mse_is_in_input_units_like_mse(linear: tuple, tmp_path: Path) -> None:
     """history_["val_mse"] is in standardised units; validation_mse_ is comparable with score (the data are
     multiplied by 10, so the two units differ by a factor of about 100/variance)."""
     X, t, _ = linear
@@ -577,3 +577,20 @@ def test_set_params_on_a_fitted_model_applies_at_the_next_fit(linear: tuple, tmp
     np.testing.assert_array_equal(loaded.predict(X[:3, 0], t), before[0])
     model.fit(X[:3], t)
     assert model.field_.order == 2 and model.get_state()[0]["params"]["hidden"] == [4]
+
+
+def test_a_validation_fraction_that_holds_out_nothing_fits_without_validation(linear: tuple, caplog) -> None:
+    """Short trajectories whose points all give initial states (order 2, segments of 2): no empty validation."""
+    X, t, _ = linear
+    model = SparseNODE("pathreg", order=2, segment_points=2, validation_fraction=0.5, **TINY).fit(X[:3, :4], t[:4])
+    assert "held out no point" in caplog.text
+    assert np.isnan(model.validation_mse_) and np.isnan(model.history_["val_mse"]).all()  # was 0.0: an empty mask
+
+
+def test_fitted_params_are_a_copy(linear: tuple, tmp_path: Path) -> None:
+    X, t, _ = linear
+    options = {"gates": "edge"}
+    model = SparseNODE("pathreg", regularization_options=options, **TINY).fit(X[:3], t)
+    options["gates"] = "unit"  # edited in place after the fit
+    model.save(tmp_path / "model.npz")
+    assert SparseNODE.load(tmp_path / "model.npz").regularization_options == {"gates": "edge"}

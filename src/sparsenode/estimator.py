@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import numbers
@@ -575,7 +576,7 @@ class SparseNODE(BaseEstimator):
         if init_model is self:  # continue from a snapshot: the new field must not overwrite its starting point
             self._check_fitted()
             init_model = type(self).from_state(*self.get_state())
-        self.fitted_params_ = self.get_params()
+        self.fitted_params_ = copy.deepcopy(self.get_params())  # later in-place edits do not reach the fit
         values, times = as_trajectories(X, t)
         if validation is not None and (not isinstance(validation, tuple | list) or len(validation) != 2):
             raise TypeError(f"validation must be a pair (X_val, t_val) of held-out trajectories and their "
@@ -587,6 +588,12 @@ class SparseNODE(BaseEstimator):
         held_out = None
         if validation is None and self.validation_fraction > 0:
             held_out = self._held_out_points(values, rng)
+            if not any(rows.any() for rows in held_out):
+                logger.warning("validation_fraction=%g held out no point (the first %d point(s) of every trajectory "
+                               "or segment give initial states and stay in training); fitting without validation",
+                               self.validation_fraction, self.n_initial_frames)
+                held_out = None
+        if held_out is not None:
             # held-out points take no part in training: not in the scaling, the warm start or the loss
             values, held_out_values = (
                 [np.where(rows[:, None], np.nan, x) for x, rows in zip(values, held_out, strict=True)],
@@ -1136,7 +1143,8 @@ class SparseNODE(BaseEstimator):
         self._check_fitted()
         config = {
             "format_version": io.FORMAT_VERSION,
-            "params": {**self.fitted_params_, "hidden": [int(width) for width in self._fitted("hidden")]},
+            "params": {**{name: self._fitted(name) for name in self._param_names()},
+                       "hidden": [int(width) for width in self._fitted("hidden")]},
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
             "step_size": self.solver_.step_size,

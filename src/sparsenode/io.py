@@ -61,16 +61,17 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.nd
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
     try:
         archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ModelFormatError(f"{os.fspath(path)!r} holds a single array, not a sparsenode model file (.npz "
-                                   "written by SparseNODE.save)")
-        with archive:
-            arrays = {name: archive[name] for name in archive.files}
+        if isinstance(archive, np.lib.npyio.NpzFile):
+            with archive:
+                arrays = {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
         raise ModelFormatError(
             f"{os.fspath(path)!r} is not a readable sparsenode model file (corrupted, truncated, or it contains "
             f"pickled objects, which are refused): {error}"
         ) from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ModelFormatError(f"{os.fspath(path)!r} holds a single array, not a sparsenode model file (.npz "
+                               "written by SparseNODE.save)")
     if _CONFIG_ENTRY not in arrays:
         raise ModelFormatError(f"{os.fspath(path)!r} has no {_CONFIG_ENTRY!r} entry; it is not a sparsenode model")
     try:
