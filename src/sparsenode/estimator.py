@@ -408,14 +408,6 @@ class SparseNODE(BaseEstimator):
     def _order(self) -> int:
         return int(self._fitted("order"))
 
-    @property
-    def _hidden_widths(self) -> tuple[int, ...]:
-        return tuple(int(width) for width in self.hidden)
-
-    @property
-    def _regularizer_options(self) -> dict[str, Any]:
-        return dict(self.regularization_options or {})
-
     def _architecture(self, *, fitted: bool = False) -> dict[str, Any]:
         """The arguments that define the field's parameters, normalised (see :data:`ARCHITECTURE_PARAMS`): as
         set now, or (``fitted=True``) as the current fit used them."""
@@ -427,12 +419,12 @@ class SparseNODE(BaseEstimator):
     def _validate_params(self) -> None:
         if self.regularization_options is not None and not isinstance(self.regularization_options, Mapping):
             raise TypeError(f"regularization_options={self.regularization_options!r} must be a dict or None")
-        regularizer = make_regularizer(self.regularization, self.lam, **self._regularizer_options)
-        if self.order not in (1, 2):
-            raise ValueError(f"order={self.order!r} must be 1 or 2")
         if (isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence | np.ndarray) or not len(self.hidden)
                 or not all(isinstance(width, numbers.Integral) and width >= 1 for width in self.hidden)):
             raise ValueError(f"hidden={self.hidden!r} must be a non-empty sequence of positive widths")
+        regularizer = make_regularizer(self.regularization, self.lam, **self._architecture()["regularization_options"])
+        if self.order not in (1, 2):
+            raise ValueError(f"order={self.order!r} must be 1 or 2")
         for name in ("epochs", "initial_points", "max_steps"):
             check_positive_int(name, getattr(self, name))
         if self.patience is not None:
@@ -478,7 +470,7 @@ class SparseNODE(BaseEstimator):
     ) -> VectorField:
         """A freshly initialised vector field with this estimator's architecture and the regularizer's gates;
         ``connections``: its ``input_mask`` and ``penalty_weights``."""
-        return VectorField(n_features, hidden=self._hidden_widths, order=self.order, activation=self.activation,
+        return VectorField(n_features, hidden=self._architecture()["hidden"], order=self.order, activation=self.activation,
                            resample_gates=self.resample_gates, decay=self.decay, **regularizer.field_options(),
                            **(connections or {}))
 
@@ -581,7 +573,7 @@ class SparseNODE(BaseEstimator):
         if validation is not None and (not isinstance(validation, tuple | list) or len(validation) != 2):
             raise TypeError(f"validation must be a pair (X_val, t_val) of held-out trajectories and their "
                             f"times; got {type(validation).__name__}")
-        regularizer = make_regularizer(self.regularization, self.lam, **self._regularizer_options)
+        regularizer = make_regularizer(self.regularization, self.lam, **self._architecture()["regularization_options"])
         connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
         velocities = self._check_velocity(velocity, values)
         rng = np.random.default_rng(self.seed)
@@ -1144,7 +1136,7 @@ class SparseNODE(BaseEstimator):
         config = {
             "format_version": io.FORMAT_VERSION,
             "params": {**{name: self._fitted(name) for name in self._param_names()},
-                       "hidden": [int(width) for width in self._fitted("hidden")]},
+                       "hidden": list(self._architecture(fitted=True)["hidden"])},
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
             "step_size": self.solver_.step_size,
@@ -1184,7 +1176,8 @@ class SparseNODE(BaseEstimator):
             model.history_ = {k.removeprefix("history."): v for k, v in arrays.items() if k.startswith("history.")}
             model.solver_ = SolverOptions(model.solver, float(config["step_size"]), model.rtol, model.atol,
                                           model.max_steps)
-            model.regularizer_ = make_regularizer(model.regularization, model.lam, **model._regularizer_options)
+            model.regularizer_ = make_regularizer(model.regularization, model.lam,
+                                                  **model._architecture()["regularization_options"])
             connections = {name: arrays.get(f"weights.{name}") for name in ("input_mask", "penalty_weights")}
             with torch.random.fork_rng(devices=[]):  # its initial weights are replaced by the stored ones
                 model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
