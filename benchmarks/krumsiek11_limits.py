@@ -26,7 +26,13 @@ is its posterior inclusion weight under BIC (``n log MSE + complexity log n``) o
 ``sparsenode ...``
     ``sn.tl.fit`` with its defaults, and with the settings of ``sparsenode demo`` (trajectories).
 
-Run from the repository root (about 3 minutes on 2 cores)::
+``... exact rates`` rows separate noise from identifiability: the same searches, and the vector field of
+``sn.tl.fit``'s transport stage (``sn.SparseNODE`` with its defaults and ``SINGLE_CELL_DEFAULTS["transport"]``,
+network = |mean Jacobian| over the cells), given the simulator's noise-free rates at the 640 observed states
+(scanpy's own ``GRNsim.Xdiff_hill``) instead of the noisy steps between them (the dynamic noise per step is
+about 4 times the rates' spread). The field is fitted to the pairs ``(x, x + EXACT_PAIR_STEPS * rate(x))``.
+
+Run from the repository root (about 4 minutes on 2 cores)::
 
     python benchmarks/krumsiek11_limits.py [--max-parents 2 3 4] [--hill-max-parents 2]
 """
@@ -46,12 +52,15 @@ from sklearn.neighbors import KNeighborsRegressor
 
 import sparsenode as sn
 from sparsenode.cli import DEMO_SETTINGS
+from sparsenode.tl._fit import SINGLE_CELL_DEFAULTS
 
 STEPS, BLOCK, FOLDS = 160, 20, 8
 #: Hill thresholds of the Hill-kinetics search, as shares of each gene's maximum.
 HILL_THRESHOLDS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: Thresholds (shares of each gene's maximum) of the Hill library of the penalised selection.
 LASSO_THRESHOLDS = (0.1, 0.3)
+#: Duration (simulation steps) of the pairs built from the exact rates.
+EXACT_PAIR_STEPS = 10.0
 #: A set's error and complexity, from (states, rates, blocks, target, regulators).
 SetError = Callable[[np.ndarray, np.ndarray, np.ndarray | None, int, tuple[int, ...]], tuple[float, int]]
 
@@ -138,6 +147,27 @@ def hill_lasso_scores(states: np.ndarray, rates: np.ndarray, thresholds: tuple[f
     return scores
 
 
+def exact_rates(states: np.ndarray) -> np.ndarray:
+    """The simulator's noise-free rates (change per step) at ``states``: scanpy's krumsiek11 model
+    (``scanpy.tools._sim.GRNsim``, a private class, the one ``scanpy.datasets.krumsiek11`` was simulated with)."""
+    from scanpy.tools._sim import GRNsim
+
+    simulator = GRNsim(model="krumsiek11", params={"seed": 0})
+    simulator.build_boolCoeff()
+    return np.array([simulator.Xdiff_hill(state) for state in states])
+
+
+def field_on_exact_rates(states: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    """|mean Jacobian| over ``states`` of ``sn.SparseNODE`` (the transport stage of ``sn.tl.fit``) fitted to
+    the two-point trajectories ``(x, x + EXACT_PAIR_STEPS * rate(x))``."""
+    pairs = np.stack([states, states + EXACT_PAIR_STEPS * rates], axis=1).astype(np.float32)
+    times = np.tile(np.array([0.0, EXACT_PAIR_STEPS], dtype=np.float32), (len(states), 1))
+    model = sn.SparseNODE(**SINGLE_CELL_DEFAULTS["transport"], step_size=EXACT_PAIR_STEPS / 2, device="cpu",
+                          progress=False)
+    model.fit(list(pairs), list(times))
+    return np.abs(model.jacobian(states.astype(np.float32)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-parents", type=int, nargs="+", default=[2, 3, 4], help="kNN search sizes")
@@ -166,12 +196,22 @@ def main() -> None:
         start = time.perf_counter()
         sn.tl.fit(fitted, **settings, progress=False)
         rows[name] = (np.asarray(fitted.varp["sparsenode"]), time.perf_counter() - start)
+    rates_exact = exact_rates(X)
+    exact_blocks = np.repeat(np.arange(len(X) // BLOCK), BLOCK)  # 20 consecutive steps of one realization
+    for name, score in (("best-subset kNN (k <= 2), exact rates",
+                         lambda: best_subset_scores(X, rates_exact, 2, knn_error, exact_blocks)),
+                        ("best-subset Hill (k <= 2), exact rates",
+                         lambda: best_subset_scores(X, rates_exact, 2, hill_error)),
+                        ("sparsenode field, exact rates", lambda: field_on_exact_rates(X, rates_exact))):
+        start = time.perf_counter()
+        rows[name] = (score(), time.perf_counter() - start)
     print(f"krumsiek11: {adata.n_obs} cells x {adata.n_vars} genes, {int((reference != 0).sum() - (np.diag(reference) != 0).sum())} "
           "true edges between different genes (self-loops not scored)\n")
-    print(f"{'method':<36}{'AUROC':>7}{'AUPRC':>7}{'seconds':>9}")
+    width = max(map(len, rows)) + 2
+    print(f"{'method':<{width}}{'AUROC':>7}{'AUPRC':>7}{'seconds':>9}")
     for name, (scores, seconds) in rows.items():
         result = sn.metrics.network_scores(scores, reference)
-        print(f"{name:<36}{result['auroc']:>7.3f}{result['auprc']:>7.3f}{seconds:>9.1f}")
+        print(f"{name:<{width}}{result['auroc']:>7.3f}{result['auprc']:>7.3f}{seconds:>9.1f}")
 
 
 if __name__ == "__main__":
