@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from sparsenode._docs import fill_doc
+
 __all__ = [
     "auprc",
     "auprc_ratio",
@@ -64,17 +66,13 @@ def _edge_density(is_edge: np.ndarray) -> float:
     return float(is_edge.mean())
 
 
+@fill_doc
 def auroc(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True) -> float:
     """Area under the ROC curve of the edge ranking given by ``scores``.
 
     Parameters
     ----------
-    scores
-        ``(d, d)`` edge scores, row = target, column = regulator; larger means more confident.
-    reference
-        ``(d, d)`` reference network in the same orientation; non-zero entries are edges.
-    exclude_self
-        Leave the diagonal (self-loops) out of the evaluation.
+    {network_score_parameters}
 
     Returns
     -------
@@ -82,13 +80,13 @@ def auroc(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True)
 
     Raises
     ------
-    ValueError
-        On a shape mismatch, non-finite scores, or a reference without any edge or any non-edge.
+    {network_score_raises}
     """
     edge_scores, is_edge = _edge_vectors(scores, reference, exclude_self=exclude_self)
     return float(roc_auc_score(is_edge, edge_scores))
 
 
+@fill_doc
 def auprc(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True) -> float:
     """Area under the precision-recall curve, computed as average precision.
 
@@ -99,12 +97,7 @@ def auprc(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True)
 
     Parameters
     ----------
-    scores
-        ``(d, d)`` edge scores, row = target, column = regulator; larger means more confident.
-    reference
-        ``(d, d)`` reference network in the same orientation; non-zero entries are edges.
-    exclude_self
-        Leave the diagonal (self-loops) out of the evaluation.
+    {network_score_parameters}
 
     Returns
     -------
@@ -112,24 +105,19 @@ def auprc(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True)
 
     Raises
     ------
-    ValueError
-        On a shape mismatch, non-finite scores, or a reference without any edge or any non-edge.
+    {network_score_raises}
     """
     edge_scores, is_edge = _edge_vectors(scores, reference, exclude_self=exclude_self)
     return float(average_precision_score(is_edge, edge_scores))
 
 
+@fill_doc
 def auprc_ratio(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True) -> float:
     """AUPRC divided by the edge density, the AUPRC of a random ranking.
 
     Parameters
     ----------
-    scores
-        ``(d, d)`` edge scores, row = target, column = regulator; larger means more confident.
-    reference
-        ``(d, d)`` reference network in the same orientation; non-zero entries are edges.
-    exclude_self
-        Leave the diagonal (self-loops) out of the evaluation.
+    {network_score_parameters}
 
     Returns
     -------
@@ -137,8 +125,7 @@ def auprc_ratio(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool =
 
     Raises
     ------
-    ValueError
-        On a shape mismatch, non-finite scores, or a reference without any edge or any non-edge.
+    {network_score_raises}
     """
     edge_scores, is_edge = _edge_vectors(scores, reference, exclude_self=exclude_self)
     return float(average_precision_score(is_edge, edge_scores)) / _edge_density(is_edge)
@@ -154,6 +141,7 @@ def _early_precision(edge_scores: np.ndarray, is_edge: np.ndarray) -> float:
     return float(is_edge[predicted].mean())
 
 
+@fill_doc
 def early_precision(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True) -> float:
     """Precision among the ``k`` highest-scored gene pairs, ``k`` = number of true edges.
 
@@ -167,12 +155,7 @@ def early_precision(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bo
 
     Parameters
     ----------
-    scores
-        ``(d, d)`` edge scores, row = target, column = regulator; larger means more confident.
-    reference
-        ``(d, d)`` reference network in the same orientation; non-zero entries are edges.
-    exclude_self
-        Leave the diagonal (self-loops) out of the evaluation.
+    {network_score_parameters}
 
     Returns
     -------
@@ -180,24 +163,19 @@ def early_precision(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bo
 
     Raises
     ------
-    ValueError
-        On a shape mismatch, non-finite scores, or a reference without any edge or any non-edge.
+    {network_score_raises}
     """
     edge_scores, is_edge = _edge_vectors(scores, reference, exclude_self=exclude_self)
     return _early_precision(edge_scores, is_edge)
 
 
+@fill_doc
 def early_precision_ratio(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True) -> float:
     """Early precision divided by the edge density, BEELINE's early precision ratio (EPR).
 
     Parameters
     ----------
-    scores
-        ``(d, d)`` edge scores, row = target, column = regulator; larger means more confident.
-    reference
-        ``(d, d)`` reference network in the same orientation; non-zero entries are edges.
-    exclude_self
-        Leave the diagonal (self-loops) out of the evaluation.
+    {network_score_parameters}
 
     Returns
     -------
@@ -205,8 +183,7 @@ def early_precision_ratio(scores: ArrayLike, reference: ArrayLike, *, exclude_se
 
     Raises
     ------
-    ValueError
-        On a shape mismatch, non-finite scores, or a reference without any edge or any non-edge.
+    {network_score_raises}
 
     See Also
     --------
@@ -216,17 +193,13 @@ def early_precision_ratio(scores: ArrayLike, reference: ArrayLike, *, exclude_se
     return _early_precision(edge_scores, is_edge) / _edge_density(is_edge)
 
 
+@fill_doc
 def network_scores(scores: ArrayLike, reference: ArrayLike, *, exclude_self: bool = True) -> dict[str, float]:
     """All network scores of ``scores`` against ``reference`` at once.
 
     Parameters
     ----------
-    scores
-        ``(d, d)`` edge scores, row = target, column = regulator; larger means more confident.
-    reference
-        ``(d, d)`` reference network in the same orientation; non-zero entries are edges.
-    exclude_self
-        Leave the diagonal (self-loops) out of the evaluation.
+    {network_score_parameters}
 
     Returns
     -------
@@ -235,8 +208,7 @@ def network_scores(scores: ArrayLike, reference: ArrayLike, *, exclude_self: boo
 
     Raises
     ------
-    ValueError
-        On a shape mismatch, non-finite scores, or a reference without any edge or any non-edge.
+    {network_score_raises}
     """
     edge_scores, is_edge = _edge_vectors(scores, reference, exclude_self=exclude_self)
     density = _edge_density(is_edge)

@@ -11,6 +11,7 @@ from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import leaves_list, linkage
 
+from sparsenode._docs import fill_doc
 from sparsenode.pl._utils import _check_names, _finish, _fitted_genes, _gene_matrix, _new_axes
 
 
@@ -25,6 +26,7 @@ def _cluster_order(values: np.ndarray) -> np.ndarray:
 MAX_TICK_LABELS = 60
 
 
+@fill_doc
 def dependencies(
     adata: AnnData,
     key: str = "sparsenode",
@@ -48,10 +50,7 @@ def dependencies(
 
     Parameters
     ----------
-    adata
-        Annotated data matrix with a fit from :func:`sparsenode.tl.fit`.
-    key
-        The ``key_added`` of the fit.
+    {fit_parameters}
     regulators
         Regulator genes (columns) to show, in this order unless ``cluster``. Defaults to all fitted genes.
     targets
@@ -69,16 +68,11 @@ def dependencies(
         Colormap. Defaults to ``'viridis'``, or ``'RdBu_r'`` when ``signed``.
     ax
         Axes to draw into. A new figure is created if `None`.
-    show
-        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
-        ``ax`` is given.
-    return_fig
-        Whether to return the figure.
+    {plot_show_parameters}
 
     Returns
     -------
-    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
-    axes drawn into (scanpy's convention: a list for several panels); else `None`.
+    {plot_returns}
 
     Raises
     ------

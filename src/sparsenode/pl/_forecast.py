@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sparsenode._docs import fill_doc
 from sparsenode.pl._utils import _check_names, _finish, _panel_axes
 
 
@@ -32,6 +33,7 @@ def _feature_indices(
     return indices
 
 
+@fill_doc
 def forecast(
     true: np.ndarray,
     predicted: np.ndarray,
@@ -65,16 +67,11 @@ def forecast(
         Number of panels per row.
     ax
         Axes to draw into; only possible for a single feature. A new figure is created if `None`.
-    show
-        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
-        ``ax`` is given.
-    return_fig
-        Whether to return the figure.
+    {plot_show_parameters}
 
     Returns
     -------
-    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
-    axes drawn into (scanpy's convention: a list for several panels); else `None`.
+    {plot_returns}
     """
     true, predicted, t = np.asarray(true), np.asarray(predicted), np.asarray(t)
     if true.shape != predicted.shape:

@@ -7,9 +7,11 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sparsenode._docs import fill_doc
 from sparsenode.pl._utils import _finish, _get_fit_entry, _new_axes
 
 
+@fill_doc
 def history(
     adata: AnnData,
     key: str = "sparsenode",
@@ -28,24 +30,16 @@ def history(
 
     Parameters
     ----------
-    adata
-        Annotated data matrix with a fit from :func:`sparsenode.tl.fit`.
-    key
-        The ``key_added`` of the fit.
+    {fit_parameters}
     log
         Use a logarithmic y axis.
     ax
         Axes to draw into. A new figure is created if `None`.
-    show
-        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
-        ``ax`` is given.
-    return_fig
-        Whether to return the figure.
+    {plot_show_parameters}
 
     Returns
     -------
-    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
-    axes drawn into (scanpy's convention: a list for several panels); else `None`.
+    {plot_returns}
     """
     record = _get_fit_entry(adata, key, "history")
     epoch = np.asarray(record["epoch"])

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from sparsenode._checks import check_positive_int
+from sparsenode._docs import fill_doc
 from sparsenode.pl._utils import (
     ACTIVATION_COLOR,
     NEUTRAL_COLOR,
@@ -42,6 +43,7 @@ def _top_edges(strength: pd.DataFrame, jacobian: pd.DataFrame, n_top: int) -> pd
     return edges
 
 
+@fill_doc
 def network(
     adata: AnnData,
     key: str = "sparsenode",
@@ -60,10 +62,7 @@ def network(
 
     Parameters
     ----------
-    adata
-        Annotated data matrix with a fit from :func:`sparsenode.tl.fit`.
-    key
-        The ``key_added`` of the fit.
+    {fit_parameters}
     n_top
         Number of strongest edges to draw (self-loops and zero-strength edges are excluded).
     layout
@@ -71,16 +70,11 @@ def network(
         or ``'shell'``.
     ax
         Axes to draw into. A new figure is created if `None`.
-    show
-        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
-        ``ax`` is given.
-    return_fig
-        Whether to return the figure.
+    {plot_show_parameters}
 
     Returns
     -------
-    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
-    axes drawn into (scanpy's convention: a list for several panels); else `None`.
+    {plot_returns}
     """
     check_positive_int("n_top", n_top)
     if layout not in _LAYOUTS:

@@ -8,10 +8,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sparsenode._checks import check_positive_int
+from sparsenode._docs import fill_doc
 from sparsenode._keys import Keys
 from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR, _finish, _new_axes, _require
 
 
+@fill_doc
 def perturbation(
     adata: AnnData,
     key: str = "sparsenode",
@@ -43,16 +45,11 @@ def perturbation(
         Also rank and show the perturbed (clamped) genes, with hatched bars.
     ax
         Axes to draw into. A new figure is created if `None`.
-    show
-        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
-        ``ax`` is given.
-    return_fig
-        Whether to return the figure.
+    {plot_show_parameters}
 
     Returns
     -------
-    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
-    axes drawn into (scanpy's convention: a list for several panels); else `None`.
+    {plot_returns}
     """
     check_positive_int("n_top", n_top)
     result = _require(

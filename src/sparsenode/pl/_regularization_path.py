@@ -7,9 +7,11 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sparsenode._docs import fill_doc
 from sparsenode.pl._utils import _finish, _get_fit_entry, _new_axes
 
 
+@fill_doc
 def regularization_path(
     adata: AnnData,
     key: str = "sparsenode",
@@ -32,16 +34,11 @@ def regularization_path(
         The ``key_added`` of the fit.
     ax
         Axes to draw into (the sparsity axis is its twin). A new figure is created if `None`.
-    show
-        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
-        ``ax`` is given.
-    return_fig
-        Whether to return the figure.
+    {plot_show_parameters}
 
     Returns
     -------
-    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
-    axes drawn into (scanpy's convention: a list for several panels); else `None`.
+    {plot_returns}
     """
     path = _get_fit_entry(
         adata,

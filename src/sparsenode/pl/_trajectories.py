@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import sparse
 
+from sparsenode._docs import fill_doc
 from sparsenode._uns import read_params
 from sparsenode.pl._utils import (
     _check_names,
@@ -56,6 +57,7 @@ def _expression(adata: AnnData, genes: Sequence[str], layer: str | None, key: st
     return values.toarray() if sparse.issparse(values) else np.asarray(values)
 
 
+@fill_doc
 def trajectories(
     adata: AnnData,
     key: str = "sparsenode",
@@ -76,10 +78,7 @@ def trajectories(
 
     Parameters
     ----------
-    adata
-        Annotated data matrix with a fit from :func:`sparsenode.tl.fit`.
-    key
-        The ``key_added`` of the fit.
+    {fit_parameters}
     genes
         Fitted gene(s) to plot. Defaults to all fitted genes.
     lineages
@@ -88,16 +87,11 @@ def trajectories(
         Number of panels per row.
     ax
         Axes to draw into; only possible for a single gene. A new figure is created if `None`.
-    show
-        Whether to show the plot (``False``: return the axes). Defaults to showing unless ``return_fig`` or
-        ``ax`` is given.
-    return_fig
-        Whether to return the figure.
+    {plot_show_parameters}
 
     Returns
     -------
-    The figure if ``return_fig``; else, when the plot is not shown (``show=False``, or ``ax`` given), the
-    axes drawn into (scanpy's convention: a list for several panels); else `None`.
+    {plot_returns}
 
     Raises
     ------

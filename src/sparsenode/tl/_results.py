@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_positive_int
+from .._docs import fill_doc
 from .._keys import Keys
 from ..estimator import SparseNODE
 from ..io import ModelFormatError
@@ -98,6 +99,7 @@ def fit_trajectories(adata: AnnData, key: str) -> Trajectories:
     return trajs.with_scaling(fitted, *(results["scaling"][name] for name in SCALING_ARRAYS))
 
 
+@fill_doc
 def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None = None, copy: bool = False
             ) -> AnnData | None:
     """Fitted expression of every cell at its time, from its trajectory's initial state.
@@ -107,10 +109,7 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
 
     Parameters
     ----------
-    adata
-        AnnData fitted with :func:`sparsenode.tl.fit`.
-    key
-        ``key_added`` of the fit.
+    {fit_parameters}
     layer_added
         Layer to write; default ``f"{key}_predicted"``.
     copy
@@ -141,16 +140,14 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     return adata if copy else None
 
 
+@fill_doc
 def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, include_self: bool = False
           ) -> pd.DataFrame:
     """The inferred network as a tidy edge list, strongest first.
 
     Parameters
     ----------
-    adata
-        AnnData fitted with :func:`sparsenode.tl.fit`.
-    key
-        ``key_added`` of the fit.
+    {fit_parameters}
     n_top
         Keep only the ``n_top`` strongest edges (a positive integer).
     include_self
@@ -182,16 +179,14 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
     return table if n_top is None else table.head(n_top)
 
 
+@fill_doc
 def score(adata: AnnData, key: str = "sparsenode", *, reference: str | pd.DataFrame | np.ndarray = "reference"
           ) -> dict[str, float]:
     """Score the inferred network against a reference, BEELINE style (directed, self-loops excluded).
 
     Parameters
     ----------
-    adata
-        AnnData fitted with :func:`sparsenode.tl.fit`.
-    key
-        ``key_added`` of the fit.
+    {fit_parameters}
     reference
         A ``varp`` key, a DataFrame of edges (``regulator``/``target`` columns) or an array (all genes or
         fitted genes), row = target, column = regulator; non-zero = edge, signs ignored.
