@@ -243,11 +243,11 @@ def test_fit_rejects_invalid_input_early_and_leaves_adata_unchanged(case: str, n
     assert_unchanged(adata, before)
 
 
-def test_too_many_transport_bins_name_the_tools_argument() -> None:
+def test_a_time_course_with_fewer_time_points_than_transport_bins_fits() -> None:
     adata = make_adata()
-    with pytest.raises(ValueError, match=r"transport_bins=40: no two consecutive time bins.*use fewer transport_bins"):
-        sn.tl.fit(adata, time_key="time", lineage_key="lineage", transport_bins=40, **TINY)
-    assert "sparsenode" not in adata.uns
+    adata.obs["day"] = np.floor(adata.obs["time"].to_numpy() * 4 / (adata.obs["time"].max() + 1e-9))  # days 0-3
+    sn.tl.fit(adata, time_key="day", lineage_key="lineage", training_data="transport", **TINY)
+    assert adata.uns["sparsenode"]["params"]["transport_bins"] == 12
 
 
 def test_the_short_trajectory_error_names_an_argument_that_tl_fit_takes() -> None:

@@ -381,7 +381,7 @@ def test_transport_pairs_follow_the_flow_of_snapshots() -> None:
         ([np.zeros((10, 2))], [np.arange(9.0)], {}, r"time of trajectory 0 has shape \(9,\); expected \(10,\)"),
         ([np.zeros((10, 2))], [np.full(10, np.nan)], {}, "time of trajectory 0 holds NaN"),
         ([np.zeros(10)], [np.arange(10.0)], {}, r"expression of trajectory 0 has shape \(10,\)"),
-        ([np.zeros((10, 2))], [np.zeros(10)], {}, "no two consecutive time bins of a trajectory hold cells"),
+        ([np.zeros((10, 2))], [np.zeros(10)], {}, "no trajectory holds cells in two time bins"),
     ],
 )
 def test_transport_pairs_validation(expression, time, kwargs, match) -> None:
@@ -390,15 +390,23 @@ def test_transport_pairs_validation(expression, time, kwargs, match) -> None:
     assert sn.pp.transport_pairs([np.ones((10, 2))], [np.arange(10.0)], epsilon=np.float32(0.1))[0]
 
 
-def test_transport_pairs_leave_missing_values_out_and_warn_about_empty_bins(caplog) -> None:
+def test_transport_pairs_leave_missing_values_out_and_skip_empty_bins() -> None:
     expression = np.array([[0.0, np.nan], [1.0, 0.0], [0.0, 5.0], [1.0, np.nan]])
     pairs, _ = sn.pp.transport_pairs([expression], [np.array([0.0, 0.0, 1.0, 1.0])], n_bins=2, epsilon=1e3)
     # both cells pair evenly with cells 2 and 3: gene 1 is the observed 5.0 of cell 2, not 2.5 (NaN read as 0)
     assert np.allclose(np.stack(pairs)[:, 1, 1], 5.0)
     times = np.array([0.0, 0.1, 0.3, 0.9, 1.0])  # bins 0, 0, 1, 3, 3: bin 2 is empty
-    with caplog.at_level("WARNING", logger="sparsenode"):
-        pairs, _ = sn.pp.transport_pairs([np.ones((5, 2))], [times], n_bins=4, names=["gap"])
-    assert len(pairs) == 2 and "gap [2]" in caplog.text  # the cell of bin 1 has no successor
+    pairs, pair_times = sn.pp.transport_pairs([np.ones((5, 2))], [times], n_bins=4, epsilon=1e3)
+    # the cell of bin 1 pairs with bin 3, the next bin that holds cells (mean time 0.95)
+    assert len(pairs) == 3 and np.allclose(np.stack(pair_times)[:, 1], [0.3, 0.2, 0.65])
+
+
+def test_transport_pairs_couple_every_time_point_of_a_time_course_with_the_next() -> None:
+    days = np.repeat(np.arange(7.0), 40)  # days 0-6: 7 time points in 12 bins, so that 5 bins are empty
+    expression = np.random.default_rng(0).normal(size=(len(days), 3))
+    _, pair_times = sn.pp.transport_pairs([expression], [days], n_bins=12)
+    assert len(pair_times) == 6 * 40  # every cell but those of the last day
+    assert np.allclose(np.stack(pair_times)[:, 1], 1.0)
 
 
 def test_tl_fit_on_transport_pairs_with_stability() -> None:

@@ -3,7 +3,7 @@ optimal transport between consecutive time bins (as Waddington-OT couples time p
 
 from __future__ import annotations
 
-import logging
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,14 +11,12 @@ from scipy.special import logsumexp
 
 from .._checks import is_real
 
-logger = logging.getLogger(__name__)
-
 #: Sinkhorn iterations per pair of bins (log domain; plenty for the relative epsilon used here).
 SINKHORN_ITERATIONS = 100
 
 
 class NoPairsError(ValueError):
-    """No cell has a successor: no two consecutive time bins of a trajectory hold cells at different times."""
+    """No cell has a successor: no trajectory holds cells in two time bins, at different times."""
 
     def __init__(self, reason: str, hint: str) -> None:
         super().__init__(f"{reason}; {hint}")
@@ -57,15 +55,16 @@ def transport_pairs(
     n_bins: int = 12,
     epsilon: float = 0.05,
     feature_scale: np.ndarray | None = None,
-    names: Sequence[str] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Two-point trajectories ``(cell, expected successor)`` from cell snapshots along trajectories.
 
-    Within every trajectory the cells are split into ``n_bins`` equal-width time bins; consecutive bins are
-    coupled by entropic optimal transport on the standardised expression (squared Euclidean cost, entropy
-    ``epsilon`` times the median cost), and each cell of bin ``k`` is paired with the plan-weighted mean state and
-    time of its partners in bin ``k + 1``. Unlike averaging cells per time bin, this keeps cell-to-cell
-    variation (which branch or realisation a cell belongs to) in the training data.
+    Within every trajectory the cells are split into ``n_bins`` equal-width time bins; consecutive bins that hold
+    cells are coupled by entropic optimal transport on the standardised expression (squared Euclidean cost,
+    entropy ``epsilon`` times the median cost), and each cell of a bin is paired with the plan-weighted mean
+    state and time of its partners in the next bin that holds cells. Empty bins are skipped, so a time course
+    with fewer time points than bins (days 0, 1, 2, ...) pairs every time point with the next one. Unlike
+    averaging cells per time bin, this keeps cell-to-cell variation (which branch or realisation a cell belongs
+    to) in the training data.
 
     Parameters
     ----------
@@ -81,8 +80,6 @@ def transport_pairs(
     feature_scale
         ``(n_genes,)`` divisors that standardise the expression for the cost; default: the standard deviation
         over all given cells (1 for constant genes).
-    names
-        Names of the trajectories, for the logged warning about empty time bins (default: their indices).
 
     Returns
     -------
@@ -103,18 +100,14 @@ def transport_pairs(
         if scale.shape != (n_genes,) or not np.all(np.isfinite(scale) & (scale > 0)):
             raise ValueError(f"feature_scale must hold {n_genes} positive, finite divisors (one per gene); got "
                              f"shape {scale.shape}")
-    starts, ends, start_times, end_times, gaps = [], [], [], [], []
-    for trajectory, (values, times) in enumerate(zip(expression, time, strict=True)):
+    starts, ends, start_times, end_times = [], [], [], []
+    for values, times in zip(expression, time, strict=True):
         standardised = np.nan_to_num(values / scale)
         edges = np.linspace(times.min(), times.max(), n_bins + 1)
         bins = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, n_bins - 1)
-        empty = np.setdiff1d(np.arange(n_bins), bins)
-        if empty.size:
-            gaps.append(f"{trajectory if names is None else names[trajectory]} {empty.tolist()}")
-        for k in range(n_bins - 1):
-            source, target = np.flatnonzero(bins == k), np.flatnonzero(bins == k + 1)
-            if len(source) == 0 or len(target) == 0:
-                continue
+        occupied = np.unique(bins)
+        for k, successor in itertools.pairwise(occupied):
+            source, target = np.flatnonzero(bins == k), np.flatnonzero(bins == successor)
             a, b = standardised[source], standardised[target]
             cost = np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
             plan = sinkhorn_plan(cost, epsilon * max(float(np.median(cost)), 1e-12))
@@ -123,11 +116,8 @@ def transport_pairs(
             ends.append(_plan_mean(plan, values[target]))
             start_times.append(times[source])
             end_times.append(plan @ times[target])
-    if gaps:
-        logger.warning("time bins (of %d) without cells: the cells of the bin before each get no successor: %s",
-                       n_bins, "; ".join(gaps))
     if not starts:
-        raise NoPairsError("no two consecutive time bins of a trajectory hold cells", "use fewer n_bins or more cells")
+        raise NoPairsError("no trajectory holds cells in two time bins", "use more n_bins or more cells")
     start, end = np.concatenate(starts), np.concatenate(ends)
     start_time, end_time = np.concatenate(start_times), np.concatenate(end_times)
     later = end_time > start_time

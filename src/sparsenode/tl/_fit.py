@@ -241,9 +241,9 @@ def cell_pairs(
     else:
         expression, time = cells_in_units_of(trajs, trajectories(adata, n_bins=None, **trajectory_args), names)
     try:
-        pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon, names=names)
+        pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon)
     except NoPairsError as error:
-        raise ValueError(f"transport_bins={bins}: {error.reason}; use fewer transport_bins, or "
+        raise ValueError(f"transport_bins={bins}: {error.reason}; use more transport_bins, or "
                          "training_data='trajectories'") from error
     return subsample_pairs(pairs, times, max_pairs, seed=seed)
 
@@ -551,7 +551,8 @@ def fit(
         Use it with ``time_key="latent_time"`` (scvelo's) or any pseudotime.
     training_data
         ``"transport+trajectories"`` (default): first fit two-point trajectories that pair every cell with the
-        expected state of its successors in the next of ``transport_bins`` time bins of its trajectory,
+        expected state of its successors in the next of ``transport_bins`` time bins of its trajectory that
+        holds cells (with fewer time points than bins, as in a time course of days: the next time point),
         coupled by entropic optimal transport (:func:`sparsenode.pp.transport_pairs`), then continue that
         model for ``refine_epochs`` epochs on the trajectories of :func:`sparsenode.pp.trajectories`. The
         pairs keep the cell-to-cell variation that time-bin means average away and identify the network; the
