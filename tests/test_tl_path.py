@@ -221,6 +221,19 @@ def test_held_out_trajectories_and_copy() -> None:
     assert not np.array_equal(other.uns["sparsenode"]["regularization_path"]["val_mse"], path["val_mse"])
 
 
+@pytest.mark.parametrize("held_out", [{"b"}, pd.Index(["b"]), np.array(["b"])], ids=["set", "index", "array"])
+def test_held_out_trajectories_from_any_collection_are_held_out_and_recorded_writably(held_out, tmp_path) -> None:
+    adata = make_adata()
+    as_list = sn.tl.regularization_path(adata, lams=[0.01, 0.5], validation_trajectories=["b"], copy=True,
+                                        **TRAJECTORY, **TINY)
+    result = sn.tl.regularization_path(adata, lams=[0.01, 0.5], validation_trajectories=held_out, copy=True,
+                                       **TRAJECTORY, **TINY)
+    # the same fit as with a list: trajectory "b" is left out of the transport pairs too
+    assert np.array_equal(result.varp["sparsenode"], as_list.varp["sparsenode"])
+    assert list(result.uns["sparsenode"]["params"]["validation_trajectories"]) == ["b"]
+    result.write_h5ad(tmp_path / "path.h5ad")
+
+
 def test_trajectory_path_fits_the_trajectories_alone() -> None:
     adata = make_adata()
     sn.tl.regularization_path(adata, lams=[0.01, 0.5], training_data="trajectories", **TRAJECTORY, **TINY)

@@ -88,11 +88,12 @@ def allowed_inputs(adata: AnnData, allowed_regulators: Any, genes: list[str]) ->
 
 def split_trajectories(
     trajs: Trajectories, validation_trajectories: Sequence[str] | str | None
-) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]] | None]:
-    """Training ``X``, ``t`` and the held-out validation trajectories (``None`` without any)."""
+) -> tuple[list[np.ndarray], list[np.ndarray], tuple[list[np.ndarray], list[np.ndarray]] | None, list[str]]:
+    """Training ``X``, ``t``, the held-out validation trajectories (``None`` without any) and their names (in
+    the order of ``trajs``; any collection of names is accepted: list, set, ``pd.Index`` ...)."""
     X, t = trajs.to_arrays()
     if validation_trajectories is None:
-        return X, t, None
+        return X, t, None, []
     names = [validation_trajectories] if isinstance(validation_trajectories, str) else list(validation_trajectories)
     if not names:
         raise ValueError(f"validation_trajectories={validation_trajectories!r} names no trajectory; pass None to "
@@ -106,7 +107,8 @@ def split_trajectories(
         raise ValueError(f"validation_trajectories={validation_trajectories!r} holds out every trajectory; "
                          "keep at least one for training")
     train, test = np.flatnonzero(~held_out), np.flatnonzero(held_out)
-    return [X[k] for k in train], [t[k] for k in train], ([X[k] for k in test], [t[k] for k in test])
+    return ([X[k] for k in train], [t[k] for k in train], ([X[k] for k in test], [t[k] for k in test]),
+            [trajs.names[k] for k in test])
 
 
 #: Arguments of :func:`sparsenode.tl.fit` that a λ path does not take (velocity supervision, the dependency
@@ -262,8 +264,7 @@ def regularization_path(
     trajs = trajectories(adata, n_bins=n_bins, **trajectory_args)
     allowed = allowed_inputs(adata, allowed_regulators, trajs.genes)
     constraints = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
-    X, t, validation = split_trajectories(trajs, validation_trajectories)
-    held_out = [] if validation_trajectories is None else list(np.atleast_1d(validation_trajectories))
+    X, t, validation, held_out = split_trajectories(trajs, validation_trajectories)
     pairs = None if training_data == "trajectories" else cell_pairs(
         adata, trajs, trajectory_args, names=[name for name in trajs.names if name not in held_out],
         bins=transport_bins, epsilon=transport_epsilon, max_pairs=transport_max_pairs, seed=seed)
@@ -293,7 +294,7 @@ def regularization_path(
     measure = default_measure(training_data)
     recorded = recorded_params(  # the first stage's estimator arguments, as sn.tl.fit records them
         trajs, regularization, tasks[chosen][0][0].params, model_kwargs, key_added=key_added, selection=selection,
-        validation_trajectories=validation_trajectories, n_jobs=n_jobs, copy=copy, training_data=training_data,
+        validation_trajectories=held_out or None, n_jobs=n_jobs, copy=copy, training_data=training_data,
         refine_epochs=refine_epochs, transport_bins=transport_bins, transport_epsilon=transport_epsilon,
         transport_max_pairs=transport_max_pairs, validation_fraction=validation_fraction,
         initial_points=initial_points, dependency_measure=measure,
