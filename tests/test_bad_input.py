@@ -290,6 +290,38 @@ def test_key_added_never_overwrites_another_fit_or_result(fitted: ad.AnnData, no
         sn.tl.fit(other, time_key="time", lineage_key="lineage", **TINY)
 
 
+def test_refitting_replaces_its_own_perturbation_and_prediction_and_nothing_else(fitted: ad.AnnData) -> None:
+    fit = {"time_key": "time", "lineage_key": "lineage", **TINY}
+    sn.tl.perturb(fitted, {"g0": 0.0})
+    sn.tl.predict(fitted)
+    sn.tl.fit(fitted, **fit, key_added="other")
+    sn.tl.perturb(fitted, {"g1": 0.0}, key="other", key_added="other_result")
+    fitted.uns["mine_perturbation"] = {"note": "a user's entry"}
+    sn.tl.fit(fitted, **fit, key_added="sparsenode_perturbation_fit")
+    sn.tl.fit(fitted, **fit, key_added="mine")  # a new key: the user's entry under its default name is kept
+    assert fitted.uns["mine_perturbation"] == {"note": "a user's entry"}
+    sn.tl.fit(fitted, **fit)  # the refit removes the replaced model's perturbation result and prediction
+    assert "sparsenode_perturbation" not in fitted.uns and "sparsenode_predicted" not in fitted.layers
+    assert "other_result" in fitted.uns and "other" in fitted.uns  # another fit and its result stay
+    fitted.uns["sparsenode_perturbation"] = fitted.uns["other_result"]  # the other fit's result under this name
+    sn.tl.fit(fitted, **fit)
+    assert str(fitted.uns["sparsenode_perturbation"]["key"]) == "other"
+    fitted.uns["sparsenode_perturbation"] = fitted.uns["other"]  # a whole fit under this name
+    sn.tl.fit(fitted, **fit)
+    assert "model" in fitted.uns["sparsenode_perturbation"]
+
+
+def test_predict_refuses_the_layer_the_fit_reads() -> None:
+    adata = make_adata()
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", layer="raw", **TINY)
+    before = snapshot(adata)
+    with pytest.raises(ValueError, match=r"layer_added='raw' is the layer the fit 'sparsenode' reads"):
+        sn.tl.predict(adata, layer_added="raw")
+    assert_unchanged(adata, before)
+    sn.tl.predict(adata, layer_added="X_pred")
+    assert np.isfinite(adata.layers["X_pred"]).all()
+
+
 def test_predict_refuses_a_layer_name_h5ad_cannot_store(fitted: ad.AnnData) -> None:
     before = snapshot(fitted)
     with pytest.raises(ValueError, match=r"layer_added='pred/v1' must not contain '/'"):

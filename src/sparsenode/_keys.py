@@ -59,6 +59,11 @@ class Keys:
         return f"{self.key}_perturbation"
 
     @property
+    def predicted(self) -> str:
+        """Default ``layers`` key of :func:`sparsenode.tl.predict`'s result for this fit."""
+        return f"{self.key}_predicted"
+
+    @property
     def uns(self) -> str:
         """``uns`` key holding params, metrics, history, fitted curves and the model."""
         return self.key

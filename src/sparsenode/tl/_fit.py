@@ -35,6 +35,8 @@ N_CURVE_POINTS = 50
 SCALING_ARRAYS = ("offset", "scale", "time_offset", "time_scale")
 #: The entries of ``adata.uns[key]`` that make it a fit (what the tools reading a fit need).
 FIT_ENTRIES = frozenset({"params", "model", "scaling"})
+#: The entries of an ``adata.uns`` entry that make it a result of :func:`sparsenode.tl.perturb`.
+PERTURBATION_ENTRIES = frozenset({"baseline", "perturbed", "effect"})
 TRAJECTORY_ARGS = ("time_key", "lineage_key", "batch_key", "layer", "genes", "n_bins", "scale", "trim",
                    "min_cells")
 #: Training data of :func:`fit`: cells paired with their transport successors and then the trajectories, the
@@ -131,6 +133,13 @@ def check_key(key_added: Any) -> Keys:
 def is_fit(entry: Any) -> bool:
     """Whether an ``adata.uns`` entry is a sparsenode fit (holds every entry of :data:`FIT_ENTRIES`)."""
     return isinstance(entry, Mapping) and FIT_ENTRIES <= set(entry)
+
+
+def is_perturbation(entry: Any, key: str | None = None) -> bool:
+    """Whether an ``adata.uns`` entry is a result of :func:`sparsenode.tl.perturb` (of the fit ``key``, if given;
+    results that do not record their fit count as any fit's)."""
+    return (isinstance(entry, Mapping) and PERTURBATION_ENTRIES <= set(entry)
+            and (key is None or str(entry.get("key", key)) == key))
 
 
 def check_fit_key(adata: AnnData, key_added: Any) -> Keys:
@@ -366,14 +375,18 @@ def result_slots(
 def write_results(adata: AnnData, keys: Keys, varp: dict[str, np.ndarray], uns: dict[str, Any]) -> None:
     """Write all slots at once (after all computation succeeded) and log each key, scanpy style.
 
-    A stability matrix left by an earlier fit under the same key is removed when this one has none, and so is
-    the earlier fit's perturbation result under its default key (it describes a model that no longer exists).
+    A stability matrix left by an earlier fit under the same key is removed when this one has none; so are the
+    earlier fit's perturbation result and prediction under their default keys (they describe a model that no
+    longer exists). Anything else under those keys is left alone.
     """
     if keys.stability not in varp and keys.stability in adata.varp:
         del adata.varp[keys.stability]
-    if keys.perturbation in adata.uns:
+    if is_perturbation(adata.uns.get(keys.perturbation), keys.key):
         logger.info("    removed '%s', the perturbation result of the replaced fit (uns)", keys.perturbation)
         del adata.uns[keys.perturbation]
+    if is_fit(adata.uns.get(keys.uns)) and keys.predicted in adata.layers:
+        logger.info("    removed '%s', the prediction of the replaced fit (layers)", keys.predicted)
+        del adata.layers[keys.predicted]
     for name, matrix in varp.items():
         adata.varp[name] = matrix
     adata.uns[keys.uns] = uns
@@ -587,8 +600,10 @@ def fit(
         The initial state of a trajectory is the mean of its first ``initial_points`` points (order 2: a line
         through at least 2 gives position and velocity). Transport pairs always start at their cell.
     key_added
-        Key under which results are stored (see Returns). An earlier fit under this key is replaced; a key whose
-        slots hold anything else (another fit's Jacobian, a reference network, a perturbation result) is refused.
+        Key under which results are stored (see Returns). An earlier fit under this key is replaced, together
+        with its perturbation result and prediction under their default keys (``uns[f"{key_added}_perturbation"]``,
+        ``layers[f"{key_added}_predicted"]``); a key whose slots hold anything else (another fit's Jacobian, a
+        reference network, a perturbation result) is refused.
     seed
         Random seed; the same seed gives identical results on CPU with the same number of torch threads
         (``torch.set_num_threads``).

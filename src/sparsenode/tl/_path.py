@@ -201,8 +201,9 @@ def regularization_path(
     selection
         ``"1se"`` or ``"min"`` (see above).
     key_added
-        Key under which results are stored (see Returns). An earlier fit under this key is replaced; a key whose
-        slots hold anything else (another fit's Jacobian, a reference network, a perturbation result) is refused.
+        Key under which results are stored (see Returns). An earlier fit under this key is replaced, together
+        with its perturbation result and prediction, as in :func:`sparsenode.tl.fit`; a key whose slots hold
+        anything else (another fit's Jacobian, a reference network, a perturbation result) is refused.
     seed
         Random seed of every fit (the same for all λ, so only λ differs between them).
     n_jobs

@@ -9,16 +9,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._keys import Keys
-from ._fit import N_CURVE_POINTS, check_key, check_writable, predict_from_start
+from ._fit import N_CURVE_POINTS, check_key, check_writable, is_perturbation, predict_from_start
 from ._results import fit_trajectories, fitted_genes, model
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
 logger = logging.getLogger(__name__)
-
-#: Entries of a perturbation result in ``adata.uns`` (an earlier result under the same key may be replaced).
-PERTURBATION_ENTRIES = frozenset({"baseline", "perturbed", "effect"})
 
 
 def check_perturbations(perturbations: Mapping[str, float], genes: list[str]) -> dict[int, float]:
@@ -74,14 +71,14 @@ def perturb(
 
     Returns
     -------
-    ``None`` or a copy, with ``adata.uns[key_added]``: ``genes`` (fitted genes), ``perturbed_genes``,
+    ``None`` or a copy, with ``adata.uns[key_added]``: ``key`` (the fit's), ``genes`` (fitted genes), ``perturbed_genes``,
     ``perturbed_values``, ``names`` (trajectories), ``time`` (trajectories x points, input units),
     ``baseline`` and ``perturbed`` (trajectories x points x genes, input units) and ``effect`` (per gene).
     """
     check_writable(adata, copy=copy)
     result_key = Keys(key).perturbation if key_added is None else check_key(key_added).uns
     earlier = adata.uns.get(result_key)
-    if earlier is not None and not (isinstance(earlier, Mapping) and PERTURBATION_ENTRIES <= set(earlier)):
+    if earlier is not None and not is_perturbation(earlier):
         raise ValueError(f"key_added={result_key!r}: adata.uns[{result_key!r}] holds something other than a "
                          "perturbation result (e.g. a fit); choose another key_added")
     if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or n_points < 2:
@@ -104,6 +101,7 @@ def perturb(
         times.append(trajs.unscale_time(k, grid))
     baseline, perturbed = np.stack(baseline), np.stack(perturbed)
     result = {
+        "key": key,
         "genes": np.asarray(genes),
         "perturbed_genes": np.asarray([genes[position] for position in clamp]),
         "perturbed_values": np.asarray(list(clamp.values())),

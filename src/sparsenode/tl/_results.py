@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ from ._prior import network_matrix
 
 if TYPE_CHECKING:
     from anndata import AnnData
+
+logger = logging.getLogger(__name__)
 
 
 def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
@@ -111,7 +114,8 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     ----------
     {fit_parameters}
     layer_added
-        Layer to write; default ``f"{key}_predicted"``.
+        Layer to write; default ``f"{key}_predicted"``. Not the layer the fit reads (``layer`` of
+        :func:`sparsenode.tl.fit`); another existing layer is replaced, with a logged warning.
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -121,7 +125,11 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     trajectory and for genes that were not fitted.
     """
     check_writable(adata, copy=copy)
-    layer_added = f"{key}_predicted" if layer_added is None else check_slot_name(layer_added, "layer_added")
+    layer_added = Keys(key).predicted if layer_added is None else check_slot_name(layer_added, "layer_added")
+    fit_layer = trajectory_params(fit_results(adata, key)["params"])["layer"]
+    if layer_added == fit_layer:
+        raise ValueError(f"layer_added={layer_added!r} is the layer the fit {key!r} reads its expression from (later "
+                         "predictions and perturbations would start from the predictions); choose another layer_added")
     estimator = model(adata, key)
     trajs = fit_trajectories(adata, key)
     _, positions = fitted_genes(adata, key)
@@ -136,6 +144,8 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     layer = np.full(adata.shape, np.nan, dtype=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         layer[:, positions] = total / count[:, None]
+    if layer_added in adata.layers and layer_added != Keys(key).predicted:
+        logger.warning("replacing adata.layers[%r] with the prediction of the fit %r", layer_added, key)
     adata.layers[layer_added] = layer
     return adata if copy else None
 
