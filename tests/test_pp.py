@@ -120,6 +120,15 @@ def test_batches_times_lineages_naming() -> None:
     assert only_batch.lineages == ["all", "all"]
 
 
+def test_batch_and_lineage_labels_whose_names_collide_are_refused() -> None:
+    adata = make_adata(n_obs=16)
+    # batch "d1/A" with lineage "B" and batch "d1" with lineage "A/B" would both be named "d1/A/B"
+    adata.obs["donor"] = np.where(adata.obs["lineage"] == "A", "d1", "d1/A")
+    adata.obs["lineage"] = np.where(adata.obs["lineage"] == "A", "A/B", "B")
+    with pytest.raises(ValueError, match=r"Trajectory names \['d1/A/B'\] \('batch/lineage'\) are shared"):
+        trajectories(adata, time_key="t", lineage_key="lineage", batch_key="donor")
+
+
 def test_trim_drops_first_and_last_cells_of_each_trajectory() -> None:
     adata = make_adata(n_obs=20, time=np.arange(20.0)[::-1].copy())
     result = trajectories(adata, time_key="t", lineage_key="lineage", trim=(2, 3), scale="none")

@@ -645,6 +645,14 @@ def _layouts(
     if not layouts:
         msg = "No cell belongs to both a lineage and a batch; check lineage_key and batch_key."
         raise ValueError(msg)
+    names = [layout.name for layout in layouts]
+    shared = sorted({name for name in names if names.count(name) > 1})
+    if shared:
+        msg = (
+            f"Trajectory names {shared} ('batch/lineage') are shared by different batch-lineage combinations, "
+            "whose labels contain '/'; rename those batches or lineages."
+        )
+        raise ValueError(msg)
     return layouts
 
 
