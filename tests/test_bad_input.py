@@ -14,6 +14,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import sparse
 
 import sparsenode as sn
@@ -219,6 +220,8 @@ FIT_CASES = {
     "bad_trim": (nothing, {"trim": (-1, 0)}, ValueError, r"trim=\(-1, 0\) must be a pair"),
     "bad_epochs": (nothing, {"epochs": 0}, ValueError, r"epochs=0 must be a positive integer"),
     "unknown_model_argument": (nothing, {"hiden": (8,)}, TypeError, r"hiden"),
+    "model_argument_not_recordable": (nothing, {"device": torch.device("cpu")}, TypeError,
+                                      r"device=device\(type='cpu'\) cannot be recorded in adata\.uns"),
     "transport_bins_one": (nothing, {"transport_bins": 1}, ValueError, r"transport_bins=1 must be an integer >= 2"),
     "transport_epsilon_zero": (nothing, {"transport_epsilon": 0}, ValueError,
                                r"transport_epsilon=0 must be a positive number"),

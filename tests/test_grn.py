@@ -415,6 +415,7 @@ def test_tl_fit_on_transport_pairs_with_stability() -> None:
               **{**TINY, "warm_start_epochs": 30})
     params = adata.uns["sparsenode"]["params"]
     assert params["training_data"] == "transport" and params["transport_bins"] == 12
+    assert params["initial_points"] == 1 == sn.tl.model(adata).initial_points  # as the pairs ran
     # transport defaults: no held-out points (a pair's only target), decay, the regularizer's own default λ
     assert params["validation_fraction"] == 0.0 and params["decay"] and params["lam"] == 0.1  # the default λ used
     assert params["dependency_measure"] == "jacobian"

@@ -197,6 +197,12 @@ def model_params(
     """
     if training_data not in TRAINING_DATA:
         raise ValueError(f"training_data={training_data!r} must be one of {TRAINING_DATA}")
+    for name, value in model_kwargs.items():  # recorded in uns[key]["params"] after the fit: refuse them now
+        try:
+            to_json(value)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name}={value!r} cannot be recorded in adata.uns (JSON: numbers, strings, lists, "
+                            "dicts); pass a plain value, e.g. device='cuda' for torch.device('cuda')") from error
     lam_kwargs = {} if lam is None else {"lam": lam}
     arguments = {"validation_fraction": validation_fraction, "initial_points": initial_points, "seed": seed,
                  **SINGLE_CELL_DEFAULTS[training_data], **lam_kwargs, **model_kwargs}
@@ -694,7 +700,8 @@ def fit(
     recorded = recorded_params(trajs, regularization, stages[0][0].params, model_kwargs, key_added=key_added,
                                n_models=n_models, n_jobs=n_jobs, copy=copy, regulators=recorded_selection(regulators),
                                prior=recorded_selection(prior), velocity_key=velocity_key, training_data=training_data,
-                               validation_fraction=validation_fraction, initial_points=initial_points,
+                               validation_fraction=validation_fraction,
+                               initial_points=1 if training_data == "transport" else initial_points,  # as run
                                refine_epochs=refine_epochs, transport_bins=transport_bins,
                                transport_epsilon=transport_epsilon, transport_max_pairs=transport_max_pairs,
                                dependency_measure=measure)
