@@ -203,6 +203,8 @@ FIT_CASES = {
     "constant_time": (set_time(lambda a: np.ones(a.n_obs)), {}, ValueError, r"adata\.obs\['time'\] is constant"),
     "trajectory_too_short": (short_lineage, {}, ValueError, r"Trajectory 'tiny' has 2 cells.*min_cells=3"),
     "duplicated_genes": (duplicate_genes, {}, ValueError, r"Gene names \['g1'\] occur more than once"),
+    "duplicated_genes_outside_the_selection": (duplicate_genes, {"genes": ["g0", "g3"]}, ValueError,
+                                               r"adata\.var_names are not unique \(\['g1'\].*var_names_make_unique"),
     "empty_obsm_lineage": (empty_obsm_lineage, {"lineage_key": "fate"}, ValueError, r"Lineages \['ghost'\].*no cells"),
     "absent_genes": (nothing, {"genes": ["g0", "Gata1"]}, KeyError, r"not found in adata\.var_names: \['Gata1'\]"),
     "regulators_as_indices": (nothing, {"regulators": [0, 1]}, TypeError,

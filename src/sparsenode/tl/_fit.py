@@ -20,7 +20,7 @@ from ..nn.regularizers import make_regularizer
 from ..pp import Trajectories, trajectories, transport_pairs
 from ..pp._transport import NoPairsError
 from ._parallel import FitTask, check_n_jobs, fit_task, run_tasks
-from ._prior import connection_constraints, recorded_selection
+from ._prior import connection_constraints, gene_positions, recorded_selection
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -359,7 +359,7 @@ def result_slots(
     measure: str = "paths",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The ``varp`` matrices and the ``uns[key]`` entry of a fitted model (computed, not yet written)."""
-    positions = adata.var_names.get_indexer(trajs.genes)
+    positions = gene_positions(adata, trajs.genes)
     config, weights = model.get_state()
     jacobian = model.jacobian(np.concatenate(trajs.expression))
     dependencies = model.dependencies() if measure == "paths" else np.abs(jacobian)
@@ -469,7 +469,7 @@ def point_velocities(adata: AnnData, trajs: Trajectories, velocity_key: str | No
         raise KeyError(f"velocity_key={velocity_key!r} is not a layer of adata (layers: {list(adata.layers)}); "
                        "compute RNA velocity first, e.g. scvelo.tl.velocity(adata)")
     layer = adata.layers[velocity_key]
-    positions = adata.var_names.get_indexer(trajs.genes)
+    positions = gene_positions(adata, trajs.genes)
     values = layer[:, positions]
     values = values.toarray() if hasattr(values, "toarray") else np.asarray(values)
     means = trajs.point_means(values)
@@ -712,7 +712,7 @@ def fit(
         states = np.concatenate(trajs.expression)
         frequency = edge_frequency([dependency_strength(outcome.model(), states, measure)
                                     for outcome in run_tasks(replicates, n_jobs=n_jobs)])
-        varp[keys.stability] = embed(frequency, adata.var_names.get_indexer(trajs.genes), adata.n_vars)
+        varp[keys.stability] = embed(frequency, gene_positions(adata, trajs.genes), adata.n_vars)
 
     adata = adata.copy() if copy else adata
     write_results(adata, keys, varp, uns)

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def gene_positions(adata: AnnData, genes: Any) -> np.ndarray:
+    """Positions of ``genes`` in ``adata.var_names`` (-1 for absent ones), refusing non-unique var_names: the
+    tools write gene x gene matrices over all of ``adata.var_names``, which needs one row per name."""
+    if not adata.var_names.is_unique:
+        duplicated = adata.var_names[adata.var_names.duplicated()].unique()[:10].tolist()
+        raise ValueError(f"adata.var_names are not unique ({duplicated} occur more than once); call "
+                         "adata.var_names_make_unique() first")
+    return adata.var_names.get_indexer(genes)
+
+
 def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: str) -> np.ndarray | None:
     """A user's gene set as a boolean mask over the fitted ``genes`` (``None`` stays ``None``).
 
@@ -42,12 +52,12 @@ def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: st
                             "mask of adata.var_names or a boolean adata.var column")
         else:
             names = pd.Index(np.atleast_1d(values).astype(str))
-            positions = adata.var_names.get_indexer(names)
+            positions = gene_positions(adata, names)
             if (positions < 0).any():
                 raise KeyError(f"{name}: genes not found in adata.var_names: {list(names[positions < 0][:10])}")
             mask = np.zeros(adata.n_vars, dtype=bool)
             mask[positions] = True
-    return mask[adata.var_names.get_indexer(genes)]
+    return mask[gene_positions(adata, genes)]
 
 
 def network_matrix(adata: AnnData, network: str | pd.DataFrame | np.ndarray, genes: list[str],
@@ -93,7 +103,7 @@ def dense(matrix: Any) -> np.ndarray:
 
 def connection_constraints(adata: AnnData, genes: list[str], *, regulators: Any, prior: Any) -> dict[str, Any]:
     """:meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>`'s ``regulators`` and ``prior`` for the fitted genes."""
-    positions = adata.var_names.get_indexer(genes)
+    positions = gene_positions(adata, genes)
     allowed = gene_selection(adata, regulators, genes, name="regulators")
     if allowed is not None and not allowed.any():
         raise ValueError("regulators= contains none of the fitted genes; give at least one fitted regulator")

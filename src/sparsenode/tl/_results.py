@@ -26,7 +26,7 @@ from ._fit import (
     predict_from_start,
     trajectory_params,
 )
-from ._prior import network_matrix
+from ._prior import gene_positions, network_matrix
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -53,7 +53,7 @@ def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
 def fitted_genes(adata: AnnData, key: str) -> tuple[list[str], np.ndarray]:
     """Names of the fitted genes and their positions in ``adata.var_names`` (KeyError if any is absent)."""
     genes = [str(gene) for gene in fit_results(adata, key)["params"]["genes"]]
-    positions = adata.var_names.get_indexer(genes)
+    positions = gene_positions(adata, genes)
     if (positions < 0).any():
         missing = [gene for gene, position in zip(genes, positions, strict=True) if position < 0]
         raise KeyError(
