@@ -370,6 +370,16 @@ def perfect_reference(adata: ad.AnnData, key: str = "sparsenode") -> np.ndarray:
     return (strength > np.median(off_diagonal)).astype(np.float32)
 
 
+def test_edges_and_score_read_sparse_varp_matrices(fitted: ad.AnnData) -> None:
+    adata = fitted.copy()
+    adata.varp["truth"] = perfect_reference(adata)
+    expected_edges, expected_scores = sn.tl.edges(adata), sn.tl.score(adata, reference="truth")
+    for name in ("sparsenode", "sparsenode_jacobian"):
+        adata.varp[name] = sparse.csr_matrix(adata.varp[name])
+    pd.testing.assert_frame_equal(sn.tl.edges(adata), expected_edges)
+    assert sn.tl.score(adata, reference="truth") == expected_scores
+
+
 def test_score_with_every_kind_of_reference(fitted: ad.AnnData) -> None:
     adata = fitted.copy()
     reference = perfect_reference(adata)

@@ -26,7 +26,7 @@ from ._fit import (
     predict_from_start,
     trajectory_params,
 )
-from ._prior import gene_positions, network_matrix
+from ._prior import dense, gene_positions, network_matrix
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -172,8 +172,8 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
         check_positive_int("n_top", n_top)
     genes, positions = fitted_genes(adata, key)
     keys = Keys(key)
-    weight = np.asarray(adata.varp[keys.dependencies])[np.ix_(positions, positions)]
-    jacobian = np.asarray(adata.varp[keys.jacobian])[np.ix_(positions, positions)]
+    weight = dense(adata.varp[keys.dependencies])[np.ix_(positions, positions)]
+    jacobian = dense(adata.varp[keys.jacobian])[np.ix_(positions, positions)]
     target, regulator = np.nonzero(weight > 0)
     if not include_self:
         keep = target != regulator
@@ -207,5 +207,5 @@ def score(adata: AnnData, key: str = "sparsenode", *, reference: str | pd.DataFr
     ``early_precision_ratio`` (BEELINE's EPR), over the fitted genes.
     """
     genes, positions = fitted_genes(adata, key)
-    scores = np.asarray(adata.varp[Keys(key).dependencies])[np.ix_(positions, positions)]
+    scores = dense(adata.varp[Keys(key).dependencies])[np.ix_(positions, positions)]
     return network_scores(scores, network_matrix(adata, reference, genes, positions))
