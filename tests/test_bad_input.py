@@ -209,6 +209,7 @@ FIT_CASES = {
     "absent_genes": (nothing, {"genes": ["g0", "Gata1"]}, KeyError, r"not found in adata\.var_names: \['Gata1'\]"),
     "regulators_as_indices": (nothing, {"regulators": [0, 1]}, TypeError,
                               r"regulators holds numbers \(\[0, 1\]\); pass gene names"),
+    "regulators_empty": (nothing, {"regulators": []}, ValueError, r"regulators=\[\] names no gene"),
     "regulators_one_name": (nothing, {"regulators": "g0"}, KeyError, r"for one gene pass regulators=\['g0'\]"),
     "genes_as_string": (nothing, {"genes": "g0"}, TypeError,
                         r"genes='g0' is neither a column of adata\.var.*pass genes=\['g0'\]"),

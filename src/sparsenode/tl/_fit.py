@@ -71,7 +71,7 @@ def check_writable(adata: AnnData, *, copy: bool) -> None:
     if adata.isbacked:
         raise ValueError("adata is backed (opened with backed='r'); load it into memory with adata.to_memory()")
     if adata.is_view and not copy:
-        raise ValueError("adata is a view; pass copy=True or fit on adata.copy()")
+        raise ValueError("adata is a view; pass copy=True, or pass adata.copy() instead of the view")
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(f"adata is empty ({adata.n_obs} cells x {adata.n_vars} genes)")
 

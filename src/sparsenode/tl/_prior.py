@@ -42,6 +42,9 @@ def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: st
         mask = boolean_var_column(adata, selection, argument=name)
     else:
         values = np.asarray(selection)
+        if values.size == 0:
+            raise ValueError(f"{name}={selection!r} names no gene; pass gene names, a boolean mask of "
+                             "adata.var_names or a boolean adata.var column")
         if values.dtype == np.bool_:
             if values.shape != (adata.n_vars,):
                 raise ValueError(f"{name} as a boolean mask must have shape ({adata.n_vars},) (one entry per "
