@@ -609,6 +609,17 @@ def test_degenerate_input_warns_and_gives_finite_results(case: str, caplog: pyte
     assert_fit_is_finite(adata)
 
 
+@pytest.mark.parametrize("measure", ["jacobian", "paths"])
+def test_a_constant_gene_has_no_dependencies(measure: str) -> None:
+    adata = make_adata()
+    all_zero_gene(adata)
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", n_models=2, dependency_measure=measure, **TINY)
+    for name in ("sparsenode", "sparsenode_jacobian", "sparsenode_stability"):
+        matrix = adata.varp[name]
+        assert not matrix[2].any() and not matrix[:, 2].any(), name  # g2 is 0 in every cell
+        assert np.delete(np.delete(matrix, 2, 0), 2, 1).any(), name
+
+
 def test_model_files_that_are_not_sparsenode_models_raise_model_format_errors(estimator: sn.SparseNODE,
                                                                             tmp_path) -> None:
     path = tmp_path / "model.npz"

@@ -342,10 +342,24 @@ def recorded_params(
     }
 
 
+def without_constant_genes(matrix: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """``matrix`` (genes x genes) with zero rows and columns for the genes that are constant over ``states``:
+    no dependency of or on a gene that never changes can be estimated, and the network's values there are
+    arbitrary (and in the fit's units inflated: a constant gene keeps scale 1)."""
+    constant = ~(np.nanmax(states, axis=0) > np.nanmin(states, axis=0))
+    if not constant.any():
+        return matrix
+    matrix = matrix.copy()
+    matrix[constant, :] = 0.0
+    matrix[:, constant] = 0.0
+    return matrix
+
+
 def dependency_strength(model: SparseNODE, states: np.ndarray, measure: str) -> np.ndarray:
     """``(d, d)`` dependencies (row = target): the model's path product (``"paths"``) or the absolute mean
-    Jacobian over ``states`` (``"jacobian"``)."""
-    return model.dependencies() if measure == "paths" else np.abs(model.jacobian(states))
+    Jacobian over ``states`` (``"jacobian"``), zero for genes constant over ``states``."""
+    strength = model.dependencies() if measure == "paths" else np.abs(model.jacobian(states))
+    return without_constant_genes(strength, states)
 
 
 def result_slots(
@@ -361,8 +375,9 @@ def result_slots(
     """The ``varp`` matrices and the ``uns[key]`` entry of a fitted model (computed, not yet written)."""
     positions = gene_positions(adata, trajs.genes)
     config, weights = model.get_state()
-    jacobian = model.jacobian(np.concatenate(trajs.expression))
-    dependencies = model.dependencies() if measure == "paths" else np.abs(jacobian)
+    states = np.concatenate(trajs.expression)
+    jacobian = without_constant_genes(model.jacobian(states), states)
+    dependencies = without_constant_genes(model.dependencies(), states) if measure == "paths" else np.abs(jacobian)
     varp = {
         keys.dependencies: embed(dependencies, positions, adata.n_vars),
         keys.jacobian: embed(jacobian, positions, adata.n_vars),
@@ -645,10 +660,12 @@ def fit(
 
     ``adata.varp["sparsenode"]``
         float32 genes x genes dependency strength >= 0 (see ``dependency_measure``): **row = target gene,
-        column = regulator gene**. Genes that were not fitted have zero rows and columns.
+        column = regulator gene**. Genes that were not fitted, and fitted genes constant over the fitted cells
+        (nothing can be learned of or from them), have zero rows and columns.
     ``adata.varp["sparsenode_jacobian"]``
         Signed mean Jacobian ``d f_target / d x_regulator`` over the observed states (activation > 0,
-        repression < 0), same orientation, in the units of the scaled data the model was fitted on.
+        repression < 0), same orientation, in the units of the scaled data the model was fitted on; zero rows
+        and columns as above.
     ``adata.varp["sparsenode_stability"]``
         Only when ``n_models > 1`` (removed otherwise): float32 share in ``[0, 1]`` of the bootstrap models in
         which the edge is present, i.e. its dependency exceeds 0.01 x that model's largest dependency (the
