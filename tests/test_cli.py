@@ -88,6 +88,17 @@ def test_fit_to_a_missing_output_folder_exits_before_fitting(tmp_path) -> None:
         main(["fit", str(source), "--time-key", "t", "--out", str(tmp_path / "nowhere" / "out.h5ad")])
 
 
+def test_folders_where_files_are_expected_and_files_where_folders_are_exit_before_fitting(tmp_path) -> None:
+    source = tmp_path / "in.h5ad"
+    ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_h5ad(source)
+    with pytest.raises(SystemExit, match=r"--out '.*' is a folder; give the path of the \.h5ad file"):
+        main(["fit", str(source), "--time-key", "t", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r"input '.*' is a folder, not an \.h5ad file"):
+        main(["fit", str(tmp_path), "--time-key", "t", "--out", str(tmp_path / "out.h5ad")])
+    with pytest.raises(SystemExit, match=r"sparsenode demo: --out '.*in\.h5ad' exists and is not a folder"):
+        main(["demo", "--out", str(source)])
+
+
 def test_fit_without_time_key_is_an_argparse_error(tmp_path, capsys) -> None:
     source = tmp_path / "in.h5ad"
     tiny_h5ad(source)

@@ -33,6 +33,8 @@ def _demo(args: argparse.Namespace) -> int:
     import sparsenode as sn
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"sparsenode demo: --out {args.out!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     adata = sn.datasets.krumsiek11()
@@ -65,8 +67,12 @@ def _fit(args: argparse.Namespace) -> int:
     import sparsenode as sn
 
     source = Path(args.input)
+    if source.is_dir():
+        raise SystemExit(f"sparsenode fit: input {str(source)!r} is a folder, not an .h5ad file")
     if not source.is_file():
         raise SystemExit(f"sparsenode fit: input file {str(source)!r} does not exist")
+    if Path(args.out).is_dir():
+        raise SystemExit(f"sparsenode fit: --out {args.out!r} is a folder; give the path of the .h5ad file to write")
     if not Path(args.out).resolve().parent.is_dir():
         raise SystemExit(f"sparsenode fit: the folder of --out {args.out!r} does not exist")
     try:
@@ -91,7 +97,10 @@ def _fit(args: argparse.Namespace) -> int:
     except (KeyError, TypeError, ValueError, sn.nn.FitError) as error:  # a message, not a traceback
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         raise SystemExit(f"sparsenode fit: {message}") from error
-    adata.write_h5ad(args.out)
+    try:
+        adata.write_h5ad(args.out)
+    except OSError as error:
+        raise SystemExit(f"sparsenode fit: cannot write --out {args.out!r} ({error})") from error
     metrics = adata.uns[args.key_added]["metrics"]
     print(f"wrote {args.out}: varp[{args.key_added!r}] (row = target, column = regulator); "
           f"train MSE {metrics['train_mse']:.4g}, validation MSE {metrics['val_mse']:.4g}")
@@ -101,7 +110,7 @@ def _fit(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``sparsenode`` argument parser."""
     parser = argparse.ArgumentParser(prog="sparsenode", description=__doc__.replace("``", ""))
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no log messages below warnings (warnings and the summary still print)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('sparsenode')}")
     quiet = argparse.ArgumentParser(add_help=False)  # -q also after the subcommand, not overriding one before it
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="as sparsenode -q")
