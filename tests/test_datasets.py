@@ -229,6 +229,11 @@ def test_beeline_rejects_unknown_names(name):
         datasets.beeline(name)
 
 
+def test_beeline_rejects_a_replicate_beeline_does_not_have(tmp_path):
+    with pytest.raises(ValueError, match=r"'dyn-LI_500_10': replicate 10 out of range; BEELINE has replicates 0 to 9"):
+        datasets.beeline("dyn-LI_500_10", path=tmp_path)
+
+
 def test_beeline_published_scores(data_dir):
     scores = datasets.beeline_published_scores("dyn-LI", "AUROC")
     assert scores.shape == (12, 30)

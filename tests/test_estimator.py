@@ -594,3 +594,12 @@ def test_fitted_params_are_a_copy(linear: tuple, tmp_path: Path) -> None:
     options["gates"] = "unit"  # edited in place after the fit
     model.save(tmp_path / "model.npz")
     assert SparseNODE.load(tmp_path / "model.npz").regularization_options == {"gates": "edge"}
+
+
+def test_the_constant_feature_warning_counts_them_all(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(0)
+    X = np.zeros((2, 5, 13), dtype=np.float32)
+    X[:, :, 12] = rng.normal(size=(2, 5))  # one varying feature, twelve constant ones
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        SparseNODE("none", hidden=(4,), epochs=1, warm_start_epochs=0, progress=False).fit(X, np.arange(5.0))
+    assert "12 features are constant (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...)" in caplog.text

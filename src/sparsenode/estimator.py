@@ -723,7 +723,9 @@ class SparseNODE(BaseEstimator):
             std = np.nanstd(stacked, axis=0)
             constant = std <= 1e-6 * max(float(std.max()), 1e-300)  # float32 round-off leaves ~1e-7 on constants
             if constant.any():
-                logger.warning("features %s are constant; they are kept unscaled", np.flatnonzero(constant)[:10])
+                indices = np.flatnonzero(constant)
+                logger.warning("%d features are constant (%s%s); they are kept unscaled", indices.size,
+                               ", ".join(map(str, indices[:10])), ", ..." if indices.size > 10 else "")
             self.feature_std_ = np.where(constant, 1.0, std)
         else:
             self.feature_mean_ = np.zeros(self.n_features_in_)

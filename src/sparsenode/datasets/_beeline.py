@@ -37,6 +37,9 @@ def _network_of(name: str) -> str:
             f"Unknown BEELINE data set {name!r}; expected '<network>_<cells>_<replicate>' such as "
             f"'dyn-LI_500_0' (replicates 0 to 9) with a network from {BEELINE_SYNTHETIC}."
         )
+    if int(match["replicate"]) > 9:
+        raise ValueError(f"BEELINE data set {name!r}: replicate {match['replicate']} out of range; BEELINE has "
+                         "replicates 0 to 9.")
     return _validated_network(match["network"])
 
 
