@@ -1,5 +1,6 @@
 """Shared docstring sections (sparsenode._docs.fill_doc)."""
 
+import doctest
 import inspect
 import re
 
@@ -46,3 +47,15 @@ def test_public_docstrings_have_no_unfilled_section(module):
     for name, member in inspect.getmembers(module, callable):
         if not name.startswith("_") and member.__doc__:
             assert not PLACEHOLDER.search(member.__doc__), f"{module.__name__}.{name}"
+
+
+@pytest.mark.parametrize("function", [sn.tl.fit, sn.SparseNODE, sn.pl.dependencies],
+                         ids=["tl.fit", "SparseNODE", "pl.dependencies"])
+def test_docstring_examples_run(function, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = doctest.DocTestFinder(recurse=False).find(function, function.__name__, globs={})
+    assert tests and tests[0].examples
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

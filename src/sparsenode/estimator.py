@@ -308,6 +308,20 @@ class SparseNODE(BaseEstimator):
     whatever the units and the speed of the dynamics, which keeps the default ``lam`` meaningful; dividing by
     the duration alone made the field, and so the penalty, grow with the number of oscillations observed.
     Predictions, derivatives, Jacobians and errors (:meth:`mse`) are returned in the input's units.
+
+    Examples
+    --------
+    Two trajectories of three decaying features, 20 time points each:
+
+    >>> import numpy as np
+    >>> import sparsenode as sn
+    >>> t = np.linspace(0, 5, 20)
+    >>> X = np.exp(-np.outer(t, [1.0, 0.5, 0.2]))[None] * np.array([[1, 2, 3], [2, 1, 1]])[:, None]
+    >>> model = sn.SparseNODE("pathreg", lam=1e-2, progress=False).fit(X, t)
+    >>> model.predict(X[:, 0], t).shape  # integrated from the initial states
+    (2, 20, 3)
+    >>> model.dependencies().shape  # row = output, column = input
+    (3, 3)
     """
 
     def __init__(

@@ -78,6 +78,15 @@ def dependencies(
     ------
     KeyError
         If the fit is missing or ``regulators`` / ``targets`` contain genes that were not fitted.
+
+    Examples
+    --------
+    >>> import sparsenode as sn
+    >>> adata = sn.datasets.krumsiek11()
+    >>> sn.tl.fit(adata, time_key="time", lineage_key="lineage", progress=False)
+    >>> ax = sn.pl.dependencies(adata, reference="reference", show=False)
+    >>> ax.get_ylabel(), ax.get_xlabel()
+    ('target', 'regulator')
     """
     genes = _fitted_genes(adata, key)
     regulators = genes if regulators is None else _check_names(regulators, genes, what="regulators")

@@ -681,6 +681,17 @@ def fit(
         ``scaling`` (``offset``, ``scale``, ``time_offset``, ``time_scale`` of the fitted trajectories, see
         :class:`~sparsenode.pp.Trajectories`; later tools express the cells in these units, so a subset of the
         cells is predicted in the units of the fit; its trajectories start at the subset's own first cells).
+
+    Examples
+    --------
+    >>> import sparsenode as sn
+    >>> adata = sn.datasets.krumsiek11()
+    >>> sn.tl.fit(adata, time_key="time", lineage_key="lineage", progress=False)
+    >>> adata.varp["sparsenode"].shape  # row = target, column = regulator
+    (11, 11)
+    >>> sn.tl.edges(adata, n_top=3).columns.tolist()
+    ['regulator', 'target', 'weight', 'sign']
+    >>> sn.tl.score(adata, reference="reference")["auroc"]  # doctest: +SKIP
     """
     check_writable(adata, copy=copy)
     keys = check_fit_key(adata, key_added)
