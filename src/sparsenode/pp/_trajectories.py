@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 ALL = "all"
 SCALINGS = ("global", "trajectory", "none")
 MAX_LISTED = 10
+#: A gene whose range within the scaled points is at most this share of its magnitude counts as constant.
+CONSTANT_TOLERANCE = 1e-9
 COUNT_DATA_MIN_MAX = 50
 
 
@@ -726,7 +728,8 @@ def _scaling(
         time_offset = np.array([times.min() for times in point_times])
         time_scale = np.array([times.max() for times in point_times]) - time_offset
     spread = high - low
-    constant = spread == 0
+    # round-off of time-bin means leaves ~1e-17 on a constant gene; min-max scaling would stretch it to [0, 1]
+    constant = spread <= CONSTANT_TOLERANCE * np.maximum(np.abs(high), np.abs(low))
     if constant.any():
         if scale == "global":
             constant_names = [gene_names[gene] for gene in np.flatnonzero(constant[0])]

@@ -18,6 +18,7 @@ from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
 from ..nn.regularizers import make_regularizer
 from ..pp import Trajectories, trajectories, transport_pairs
+from ..pp._trajectories import CONSTANT_TOLERANCE
 from ..pp._transport import NoPairsError
 from ._parallel import FitTask, check_n_jobs, fit_task, run_tasks
 from ._prior import connection_constraints, gene_positions, recorded_selection
@@ -346,7 +347,8 @@ def without_constant_genes(matrix: np.ndarray, states: np.ndarray) -> np.ndarray
     """``matrix`` (genes x genes) with zero rows and columns for the genes that are constant over ``states``:
     no dependency of or on a gene that never changes can be estimated, and the network's values there are
     arbitrary (and in the fit's units inflated: a constant gene keeps scale 1)."""
-    constant = ~(np.nanmax(states, axis=0) > np.nanmin(states, axis=0))
+    spread = np.nanmax(states, axis=0) - np.nanmin(states, axis=0)
+    constant = ~(spread > CONSTANT_TOLERANCE * max(1.0, float(np.nanmax(np.abs(states)))))
     if not constant.any():
         return matrix
     matrix = matrix.copy()
