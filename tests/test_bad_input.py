@@ -326,6 +326,14 @@ def test_predict_refuses_the_layer_the_fit_reads() -> None:
     assert_unchanged(adata, before)
     sn.tl.predict(adata, layer_added="X_pred")
     assert np.isfinite(adata.layers["X_pred"]).all()
+    # a second fit reads the first fit's prediction: refitting the first keeps it, predicting over it is refused
+    sn.tl.predict(adata)
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", layer="sparsenode_predicted", key_added="smooth", **TINY)
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", layer="raw", **TINY)
+    assert "sparsenode_predicted" in adata.layers
+    sn.tl.predict(adata, key="smooth")
+    with pytest.raises(ValueError, match=r"'sparsenode_predicted' is the layer the fit 'smooth' reads"):
+        sn.tl.predict(adata)
 
 
 def test_predict_refuses_a_layer_name_h5ad_cannot_store(fitted: ad.AnnData) -> None:

@@ -395,19 +395,35 @@ def result_slots(
     return varp, uns
 
 
+def layers_read_by_fits(adata: AnnData, *, besides: Mapping[str, Any] | None = None,
+                        ignore: str | None = None) -> dict[str, str]:
+    """``{layer: key}`` of the layers the fits in ``adata.uns`` (and ``besides``, a fit entry about to be
+    written) read their expression from, leaving out the fit under ``ignore``."""
+    entries = {key: entry for key, entry in adata.uns.items() if key != ignore and is_fit(entry)}
+    if besides is not None:
+        entries[""] = besides
+    layers = {}
+    for key, entry in entries.items():
+        layer = from_h5ad_value(entry["params"].get("layer"))
+        if layer is not None:
+            layers.setdefault(str(layer), key or "being written")
+    return layers
+
+
 def write_results(adata: AnnData, keys: Keys, varp: dict[str, np.ndarray], uns: dict[str, Any]) -> None:
     """Write all slots at once (after all computation succeeded) and log each key, scanpy style.
 
     A stability matrix left by an earlier fit under the same key is removed when this one has none; so are the
     earlier fit's perturbation result and prediction under their default keys (they describe a model that no
-    longer exists). Anything else under those keys is left alone.
+    longer exists), unless a fit reads that layer. Anything else under those keys is left alone.
     """
     if keys.stability not in varp and keys.stability in adata.varp:
         del adata.varp[keys.stability]
     if is_perturbation(adata.uns.get(keys.perturbation), keys.key):
         logger.info("    removed '%s', the perturbation result of the replaced fit (uns)", keys.perturbation)
         del adata.uns[keys.perturbation]
-    if is_fit(adata.uns.get(keys.uns)) and keys.predicted in adata.layers:
+    if (is_fit(adata.uns.get(keys.uns)) and keys.predicted in adata.layers
+            and keys.predicted not in layers_read_by_fits(adata, besides=uns, ignore=keys.uns)):
         logger.info("    removed '%s', the prediction of the replaced fit (layers)", keys.predicted)
         del adata.layers[keys.predicted]
     for name, matrix in varp.items():

@@ -23,6 +23,7 @@ from ._fit import (
     check_slot_name,
     check_writable,
     is_fit,
+    layers_read_by_fits,
     predict_from_start,
     trajectory_params,
 )
@@ -126,10 +127,12 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     """
     check_writable(adata, copy=copy)
     layer_added = Keys(key).predicted if layer_added is None else check_slot_name(layer_added, "layer_added")
-    fit_layer = trajectory_params(fit_results(adata, key)["params"])["layer"]
-    if layer_added == fit_layer:
-        raise ValueError(f"layer_added={layer_added!r} is the layer the fit {key!r} reads its expression from (later "
-                         "predictions and perturbations would start from the predictions); choose another layer_added")
+    fit_results(adata, key)
+    reader = layers_read_by_fits(adata).get(layer_added)
+    if reader is not None:
+        raise ValueError(f"layer_added={layer_added!r} is the layer the fit {reader!r} reads its expression from "
+                         "(its predictions and perturbations would start from these predictions); choose another "
+                         "layer_added")
     estimator = model(adata, key)
     trajs = fit_trajectories(adata, key)
     _, positions = fitted_genes(adata, key)
