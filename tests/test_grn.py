@@ -381,7 +381,7 @@ def test_transport_pairs_follow_the_flow_of_snapshots() -> None:
         ([np.zeros((10, 2))], [np.arange(9.0)], {}, r"time of trajectory 0 has shape \(9,\); expected \(10,\)"),
         ([np.zeros((10, 2))], [np.full(10, np.nan)], {}, "time of trajectory 0 holds NaN"),
         ([np.zeros(10)], [np.arange(10.0)], {}, r"expression of trajectory 0 has shape \(10,\)"),
-        ([np.zeros((10, 2))], [np.zeros(10)], {}, "no trajectory holds cells in two time bins"),
+        ([np.zeros((10, 2))], [np.zeros(10)], {}, "every trajectory has its cells at a single time"),
     ],
 )
 def test_transport_pairs_validation(expression, time, kwargs, match) -> None:

@@ -15,14 +15,6 @@ from .._checks import is_real
 SINKHORN_ITERATIONS = 100
 
 
-class NoPairsError(ValueError):
-    """No cell has a successor: no trajectory holds cells in two time bins, at different times."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        super().__init__(f"{reason}; {hint}")
-        self.reason = reason
-
-
 def sinkhorn_plan(cost: np.ndarray, epsilon: float, n_iterations: int = SINKHORN_ITERATIONS) -> np.ndarray:
     """Entropic optimal-transport plan between uniform marginals (log-domain Sinkhorn).
 
@@ -117,14 +109,12 @@ def transport_pairs(
             start_times.append(times[source])
             end_times.append(plan @ times[target])
     if not starts:
-        raise NoPairsError("no trajectory holds cells in two time bins", "use more n_bins or more cells")
-    start, end = np.concatenate(starts), np.concatenate(ends)
+        raise ValueError("every trajectory has its cells at a single time; transport pairs need cells at two or "
+                         "more times")
+    # every time of a later bin exceeds every time of an earlier one: each successor is later than its cell
     start_time, end_time = np.concatenate(start_times), np.concatenate(end_times)
-    later = end_time > start_time
-    if not later.any():
-        raise NoPairsError("no cell has a successor at a later time", "use fewer n_bins or more cells")
-    pairs = list(np.stack([start[later], end[later]], axis=1))
-    pair_times = list(np.stack([np.zeros(later.sum()), (end_time - start_time)[later]], axis=1))
+    pairs = list(np.stack([np.concatenate(starts), np.concatenate(ends)], axis=1))
+    pair_times = list(np.stack([np.zeros_like(start_time), end_time - start_time], axis=1))
     return pairs, pair_times
 
 

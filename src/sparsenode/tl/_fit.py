@@ -19,7 +19,6 @@ from ..metrics import feature_sparsity, weight_sparsity
 from ..nn.regularizers import make_regularizer
 from ..pp import Trajectories, trajectories, transport_pairs
 from ..pp._trajectories import CONSTANT_TOLERANCE
-from ..pp._transport import NoPairsError
 from ._parallel import FitTask, check_n_jobs, fit_task, run_tasks
 from ._prior import connection_constraints, gene_positions, recorded_selection
 
@@ -256,11 +255,7 @@ def cell_pairs(
         expression, time = [trajs.expression[k] for k in kept], [trajs.time[k] for k in kept]
     else:
         expression, time = cells_in_units_of(trajs, trajectories(adata, n_bins=None, **trajectory_args), names)
-    try:
-        pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon)
-    except NoPairsError as error:
-        raise ValueError(f"transport_bins={bins}: {error.reason}; use more transport_bins, or "
-                         "training_data='trajectories'") from error
+    pairs, times = transport_pairs(expression, time, n_bins=bins, epsilon=epsilon)
     return subsample_pairs(pairs, times, max_pairs, seed=seed)
 
 
