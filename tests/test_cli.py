@@ -99,6 +99,19 @@ def test_folders_where_files_are_expected_and_files_where_folders_are_exit_befor
         main(["demo", "--out", str(source)])
 
 
+def test_an_unwritable_output_exits_with_a_message(tmp_path, monkeypatch) -> None:
+    source = tmp_path / "in.h5ad"
+    tiny_h5ad(source)
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ad.AnnData, "write_h5ad", refuse)
+    with pytest.raises(SystemExit, match=r"cannot write --out '.*out\.h5ad' \(\[Errno 13\] Permission denied\)"):
+        main(["fit", "-q", str(source), "--time-key", "pseudotime", "--out", str(tmp_path / "out.h5ad"),
+              "--epochs", "2"])
+
+
 def test_fit_without_time_key_is_an_argparse_error(tmp_path, capsys) -> None:
     source = tmp_path / "in.h5ad"
     tiny_h5ad(source)

@@ -229,9 +229,14 @@ def test_beeline_rejects_unknown_names(name):
         datasets.beeline(name)
 
 
-def test_beeline_rejects_a_replicate_beeline_does_not_have(tmp_path):
-    with pytest.raises(ValueError, match=r"'dyn-LI_500_10': replicate 10 out of range; BEELINE has replicates 0 to 9"):
-        datasets.beeline("dyn-LI_500_10", path=tmp_path)
+@pytest.mark.parametrize(("name", "match"), [
+    ("dyn-LI_500_10", r"'dyn-LI_500_10': replicate '10' out of range; BEELINE has replicates 0 to 9"),
+    ("dyn-LI_500_01", r"replicate '01' out of range"),
+    ("dyn-LI_300_1", r"BEELINE has data sets of 100, 200, 500, 2000, 5000 cells, not 300"),
+])
+def test_beeline_rejects_a_data_set_beeline_does_not_have(name, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        datasets.beeline(name, path=tmp_path)
 
 
 def test_beeline_published_scores(data_dir):

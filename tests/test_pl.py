@@ -401,3 +401,11 @@ def test_dependencies_outline_the_reference_edges(adata):
     assert sorted(map(tuple, np.asarray(outlined).tolist())) == [(0.0, 1.0), (2.0, 3.0)]  # (column, row)
     with pytest.raises(KeyError, match=r"adata.varp\['absent'\]"):
         dependencies(adata, KEY, reference="absent")
+
+
+def test_plots_refuse_non_unique_var_names_with_the_tools_message(adata: AnnData) -> None:
+    names = list(adata.var_names)
+    names[-1] = names[0]
+    adata.var_names = names
+    with pytest.raises(ValueError, match=r"adata\.var_names are not unique.*var_names_make_unique"):
+        dependencies(adata, KEY, show=False)

@@ -1,9 +1,14 @@
-"""Argument checks shared by every layer (no AnnData, no torch)."""
+"""Argument checks shared by every layer (no torch; AnnData only as a type)."""
 
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 
 def is_real(value: Any) -> bool:
@@ -16,3 +21,13 @@ def check_positive_int(name: str, value: Any) -> None:
     ``bool``)."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} must be a positive integer")
+
+
+def gene_positions(adata: AnnData, genes: Any) -> np.ndarray:
+    """Positions of ``genes`` in ``adata.var_names`` (-1 for absent ones), refusing non-unique var_names: the
+    tools write gene x gene matrices over all of ``adata.var_names``, which needs one row per name."""
+    if not adata.var_names.is_unique:
+        duplicated = adata.var_names[adata.var_names.duplicated()].unique()[:10].tolist()
+        raise ValueError(f"adata.var_names are not unique ({duplicated} occur more than once); call "
+                         "adata.var_names_make_unique() first")
+    return adata.var_names.get_indexer(genes)

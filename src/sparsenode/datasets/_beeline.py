@@ -18,6 +18,9 @@ BEELINE_SYNTHETIC: tuple[str, ...] = ("dyn-LI", "dyn-CY", "dyn-BF", "dyn-BFC", "
 PUBLISHED_METRICS: tuple[str, ...] = ("AUPRC", "AUROC")
 """Metrics whose published per-method scores :func:`beeline_published_scores` reads."""
 
+#: The replicates and cell counts of BEELINE's synthetic data sets.
+BEELINE_REPLICATES = tuple(str(replicate) for replicate in range(10))
+BEELINE_CELL_COUNTS = ("100", "200", "500", "2000", "5000")
 _DATASET_NAME = re.compile(r"(?P<network>dyn-[A-Z]+)_(?P<n_cells>\d+)_(?P<replicate>\d+)")
 _EDGE_SIGNS = {"+": 1.0, "-": -1.0}
 
@@ -37,9 +40,12 @@ def _network_of(name: str) -> str:
             f"Unknown BEELINE data set {name!r}; expected '<network>_<cells>_<replicate>' such as "
             f"'dyn-LI_500_0' (replicates 0 to 9) with a network from {BEELINE_SYNTHETIC}."
         )
-    if int(match["replicate"]) > 9:
-        raise ValueError(f"BEELINE data set {name!r}: replicate {match['replicate']} out of range; BEELINE has "
+    if match["replicate"] not in BEELINE_REPLICATES:
+        raise ValueError(f"BEELINE data set {name!r}: replicate {match['replicate']!r} out of range; BEELINE has "
                          "replicates 0 to 9.")
+    if match["n_cells"] not in BEELINE_CELL_COUNTS:
+        raise ValueError(f"BEELINE data set {name!r}: BEELINE has data sets of {', '.join(BEELINE_CELL_COUNTS)} "
+                         f"cells, not {match['n_cells']}.")
     return _validated_network(match["network"])
 
 

@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import sparse
 
+from sparsenode._checks import gene_positions
 from sparsenode._keys import ORIENTATION, Keys
 
 ACTIVATION_COLOR = "#d62728"
@@ -84,7 +85,7 @@ def _gene_matrix(adata: AnnData, key: str, *, signed: bool = False, varp_key: st
 def _gene_positions(adata: AnnData, genes: Sequence[str], key: str) -> np.ndarray:
     """Positions of the fitted ``genes`` of fit ``key`` in ``adata.var_names`` (a :class:`KeyError` names the
     ones this object lacks)."""
-    positions = adata.var_names.get_indexer(genes)
+    positions = gene_positions(adata, genes)
     if (positions < 0).any():
         missing = [gene for gene, position in zip(genes, positions, strict=True) if position < 0]
         raise KeyError(f"Fitted genes {missing} of fit {key!r} are not in `adata.var_names`; plot an object that "

@@ -9,22 +9,13 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .._checks import gene_positions
 from ..pp._trajectories import boolean_var_column
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
 logger = logging.getLogger(__name__)
-
-
-def gene_positions(adata: AnnData, genes: Any) -> np.ndarray:
-    """Positions of ``genes`` in ``adata.var_names`` (-1 for absent ones), refusing non-unique var_names: the
-    tools write gene x gene matrices over all of ``adata.var_names``, which needs one row per name."""
-    if not adata.var_names.is_unique:
-        duplicated = adata.var_names[adata.var_names.duplicated()].unique()[:10].tolist()
-        raise ValueError(f"adata.var_names are not unique ({duplicated} occur more than once); call "
-                         "adata.var_names_make_unique() first")
-    return adata.var_names.get_indexer(genes)
 
 
 def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: str) -> np.ndarray | None:
