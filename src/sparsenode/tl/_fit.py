@@ -704,7 +704,6 @@ def fit(
     (11, 11)
     >>> sn.tl.edges(adata, n_top=3).columns.tolist()
     ['regulator', 'target', 'weight', 'sign']
-    >>> sn.tl.score(adata, reference="reference")["auroc"]  # doctest: +SKIP
     """
     check_writable(adata, copy=copy)
     keys = check_fit_key(adata, key_added)
