@@ -604,8 +604,8 @@ def fit(
         model for ``refine_epochs`` epochs on the trajectories of :func:`sparsenode.pp.trajectories`. The
         pairs keep the cell-to-cell variation that time-bin means average away and identify the network; the
         short refinement makes the field follow whole trajectories from their initial states. Measured: best
-        mean AUPRC on all six BEELINE networks (``benchmarks/grn_recovery.py``) and held-out-donor MSE 0.034
-        (mean of seeds 0-2) on the hematopoiesis protocol (``benchmarks/hematopoiesis_speed.py``).
+        mean AUPRC on all six BEELINE networks (``benchmarks/grn_recovery.py``) and held-out-donor MSE 0.035
+        (0.0346, mean of seeds 0-2) on the hematopoiesis protocol (``benchmarks/hematopoiesis_speed.py``).
         ``"transport"``: the pairs alone (networks as good, forecasts poor: the field is never integrated over a
         whole trajectory).
         ``"trajectories"``: the trajectories alone, integrated from their initial states; for time series
