@@ -603,3 +603,13 @@ def test_the_constant_feature_warning_counts_them_all(caplog: pytest.LogCaptureF
     with caplog.at_level("WARNING", logger="sparsenode"):
         SparseNODE("none", hidden=(4,), epochs=1, warm_start_epochs=0, progress=False).fit(X, np.arange(5.0))
     assert "12 features are constant (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...)" in caplog.text
+
+
+def test_a_feature_in_small_units_is_scaled_not_taken_for_constant(caplog: pytest.LogCaptureFixture) -> None:
+    t = np.linspace(0.0, 2.0, 12)
+    X = np.stack([np.exp(-t), np.exp(-0.5 * t), 1.0 - np.exp(-t)], axis=1)[None] * np.array([1e-7, 1.0, 1.0])
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        model = SparseNODE("none", hidden=(8,), epochs=5, progress=False).fit(X, t)
+    assert "constant" not in caplog.text
+    assert model.feature_std_[0] == pytest.approx(X[0, :, 0].std(), rel=1e-4)
+    assert np.ptp(model.predict(X[:, 0], t)[0, :, 0]) < 1e-5  # in the feature's own units, not ~0.3

@@ -735,7 +735,9 @@ class SparseNODE(BaseEstimator):
         if self.standardize:
             self.feature_mean_ = np.nanmean(stacked, axis=0)
             std = np.nanstd(stacked, axis=0)
-            constant = std <= 1e-6 * max(float(std.max()), 1e-300)  # float32 round-off leaves ~1e-7 on constants
+            # judged against each feature's own magnitude (units differ between features); float32 round-off
+            # leaves ~1e-7 of that on a constant
+            constant = std <= 1e-6 * np.nanmax(np.abs(stacked), axis=0)
             if constant.any():
                 indices = np.flatnonzero(constant)
                 logger.warning("%d features are constant (%s%s); they are kept unscaled", indices.size,
