@@ -613,3 +613,17 @@ def test_a_feature_in_small_units_is_scaled_not_taken_for_constant(caplog: pytes
     assert "constant" not in caplog.text
     assert model.feature_std_[0] == pytest.approx(X[0, :, 0].std(), rel=1e-4)
     assert np.ptp(model.predict(X[:, 0], t)[0, :, 0]) < 1e-5  # in the feature's own units, not ~0.3
+
+
+def test_segments_that_start_at_a_missing_value_are_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    t = np.linspace(0.0, 2.0, 12)
+    X = np.stack([np.exp(-t), np.exp(-0.5 * t), 1.0 - np.exp(-t)], axis=1)[None].repeat(2, axis=0)
+    X[1, 6, 2] = np.nan  # the start of a segment (segment_points=4: starts 0, 2, 4, 6, 8)
+    options = {"hidden": (8,), "epochs": 3, "progress": False, "segment_points": 4}
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        model = SparseNODE("none", **options).fit(X, t)
+    assert "1 of 10 segments (segment_points=4) start where a feature is missing" in caplog.text
+    assert np.isfinite(model.predict(X[:, 0], t)).all()
+    X[1, 0, 2] = np.nan  # a trajectory's own start: still an error that says what to do
+    with pytest.raises(ValueError, match="an initial state has a missing value"):
+        SparseNODE("none", **options).fit(X, t)

@@ -618,9 +618,10 @@ class SparseNODE(BaseEstimator):
         elif held_out is not None:
             validation_batch = TrajectoryBatch.from_arrays([self._scale_values(x) for x in held_out_values], shifted,
                                                            self._initial_states(scaled, shifted), device=device)
+        initial_states = self._initial_states(scaled, shifted)
         if self.segment_points is not None:
-            scaled, shifted = segments(scaled, shifted, self.segment_points)
-        train = TrajectoryBatch.from_arrays(scaled, shifted, self._initial_states(scaled, shifted), device=device)
+            scaled, shifted, initial_states = self._segments_with_initial_states(scaled, shifted)
+        train = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
         label = f"{self.regularization} λ={regularizer.lam:g}, {len(values)} trajectories"
         options = TrainingOptions(self.epochs, self.learning_rate, self.batch_size, self.patience,
                                   self.warm_start_epochs, self.progress, label, initial_noise=self.initial_noise)
@@ -778,15 +779,35 @@ class SparseNODE(BaseEstimator):
             step_size = float(np.clip(np.median(spacing) if spacing.size else span / 20, span / 50, span / 10))
         return SolverOptions(self.solver, step_size, self.rtol, self.atol, self.max_steps)
 
-    def _initial_states(self, scaled: list[np.ndarray], shifted: list[np.ndarray]) -> np.ndarray:
-        """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations."""
+    def _segments_with_initial_states(self, scaled: list[np.ndarray], shifted: list[np.ndarray]
+                                      ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """The :func:`segments` of the trajectories with their initial states, leaving out (with a warning) the
+        segments whose first observations miss a feature entirely (each trajectory's own start is complete)."""
+        scaled, shifted = segments(scaled, shifted, self.segment_points)
+        states = self._initial_state_estimates(scaled, shifted)
+        complete = np.isfinite(states).all(axis=1)
+        if not complete.all():
+            logger.warning("%d of %d segments (segment_points=%d) start where a feature is missing in all of their "
+                           "first %d observation(s); they are left out", int((~complete).sum()), len(scaled),
+                           self.segment_points, self.n_initial_frames)
+            scaled = [x for x, keep in zip(scaled, complete, strict=True) if keep]
+            shifted = [times for times, keep in zip(shifted, complete, strict=True) if keep]
+        return scaled, shifted, states[complete].astype(np.float32)
+
+    def _initial_state_estimates(self, scaled: list[np.ndarray], shifted: list[np.ndarray]) -> np.ndarray:
+        """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations (NaN where a
+        feature cannot be estimated)."""
         if self._order == 1:
             first = np.stack([self._first_rows(x) for x in scaled])
             observed = np.isfinite(first)
             with np.errstate(invalid="ignore"):
-                states = np.where(observed, first, 0.0).sum(axis=1) / observed.sum(axis=1)
-        else:
-            states = np.stack([self._position_and_velocity(x, times) for x, times in zip(scaled, shifted, strict=True)])
+                return np.where(observed, first, 0.0).sum(axis=1) / observed.sum(axis=1)
+        return np.stack([self._position_and_velocity(x, times) for x, times in zip(scaled, shifted, strict=True)])
+
+    def _initial_states(self, scaled: list[np.ndarray], shifted: list[np.ndarray]) -> np.ndarray:
+        """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations, or an error
+        that says which observations are missing."""
+        states = self._initial_state_estimates(scaled, shifted)
         if not np.all(np.isfinite(states)):
             if self._order == 1:
                 raise ValueError(
