@@ -627,3 +627,12 @@ def test_segments_that_start_at_a_missing_value_are_left_out(caplog: pytest.LogC
     X[1, 0, 2] = np.nan  # a trajectory's own start: still an error that says what to do
     with pytest.raises(ValueError, match="an initial state has a missing value"):
         SparseNODE("none", **options).fit(X, t)
+
+
+def test_v0_for_a_first_order_model_and_a_nested_list_trajectory_get_messages(fitted: dict, linear: tuple) -> None:
+    model = next(iter(fitted.values()))
+    X, t = linear[0], linear[1]
+    with pytest.raises(ValueError, match=r"v0 \(initial velocities\) is for order=2 models"):
+        model.predict(X[:, 0], t, v0=np.zeros_like(X[:, 0]))
+    with pytest.raises(ValueError, match=r"a list X is read as a list of trajectories \(pass np\.asarray\(X\)"):
+        SparseNODE("none", hidden=(4,), epochs=1, progress=False).fit(X[0].tolist(), t)

@@ -157,7 +157,9 @@ def as_trajectories(X: ArrayLike, t: ArrayLike, *, name: str = "X") -> tuple[lis
     for k, x in enumerate(values):
         if x.ndim != 2:
             raise ValueError(f"trajectory {k} of {name} has shape {x.shape}; every trajectory must be 2-d "
-                             "(n_time, n_features): reshape a univariate series to (n_time, 1)")
+                             f"(n_time, n_features): a list {name} is read as a list of trajectories (pass "
+                             f"np.asarray({name}) for one trajectory given as nested lists); reshape a univariate "
+                             "series to (n_time, 1)")
     n_features = values[0].shape[1]
     for k, (x, times_k) in enumerate(zip(values, times, strict=True)):
         if x.shape[1] != n_features:
@@ -908,7 +910,8 @@ class SparseNODE(BaseEstimator):
         t
             Output times: shared ``(n_time,)``, ``(n_traj, n_time)`` or a list of per-trajectory arrays.
         v0
-            Initial velocities ``(n_traj, d)`` for ``order=2`` when ``x0`` holds states, not frames.
+            Initial velocities ``(n_traj, d)`` for ``order=2`` when ``x0`` holds states, not frames (refused for
+            ``order=1``).
         frame_times
             Times of the frames in ``x0``, ``(k,)`` shared or ``(n_traj, k)``, when they are not ``t[:k]`` (e.g.
             observations before a regular output grid); the estimated state is the state at ``t[0]``. Only
@@ -923,6 +926,8 @@ class SparseNODE(BaseEstimator):
         ``(n_traj, n_time, d)`` predictions in the input's units (a list when times differ in length).
         """
         self._check_fitted()
+        if v0 is not None and self._order == 1:
+            raise ValueError("v0 (initial velocities) is for order=2 models; a first-order model starts from x0 alone")
         x0 = np.asarray(x0, dtype=np.float64)
         if x0.ndim == 1:
             x0 = x0[None]
