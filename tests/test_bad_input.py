@@ -485,6 +485,15 @@ ESTIMATOR_CASES = {
     "unknown_regularization": (lambda: sn.SparseNODE("ridge"), ValueError, r"regularization='ridge' is unknown"),
     "predict_unfitted": (lambda: sn.SparseNODE(**TINY).predict(np.zeros((1, 3)), np.arange(3.0)), NotFittedError,
                          r"not fitted yet"),
+    "misspelt_option": (lambda: sn.SparseNODE("lassonet", regularization_options={"hierarchi": 10}), TypeError,
+                        (r"regularization_options \['hierarchi'\] are not options of regularization='lassonet' "
+                         r"\(its options: \['hierarchy'\]\)$")),
+    "edge_gates_without_pathreg": (lambda: sn.SparseNODE("l1", regularization_options={"gates": "edge"}), TypeError,
+                                   r"\(its options: none\); gates .* are an option of 'pathreg' only"),
+    "unknown_device": (lambda: sn.SparseNODE(device="gpu", **TINY).fit(np.ones((2, 3, 2)), np.arange(3.0)),
+                       ValueError, r"device='gpu' is not a torch device"),
+    "strings_in_X": (lambda: sn.SparseNODE(**TINY).fit(np.array([["a", "b"], ["c", "d"]]), [0.0, 1.0]), ValueError,
+                     r"X must hold numbers"),
 }
 
 
@@ -493,6 +502,11 @@ def test_estimator_rejects_invalid_input(case: str) -> None:
     call, error, match = ESTIMATOR_CASES[case]
     with pytest.raises(error, match=match):
         call()
+
+
+def test_predict_without_output_times(estimator: sn.SparseNODE) -> None:
+    with pytest.raises(ValueError, match=r"t for trajectory 0 must be a non-empty"):
+        estimator.predict(np.zeros((1, 3)), [])
 
 
 def test_predict_with_the_wrong_number_of_features(estimator: sn.SparseNODE) -> None:

@@ -106,11 +106,22 @@ class NotFittedError(RuntimeError):
     """The model must be fitted (or loaded) first."""
 
 
+def as_numbers(values: ArrayLike, name: str) -> np.ndarray:
+    """``values`` as a float64 array, or an error naming ``name``."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must hold numbers: {error}") from error
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` is CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or 'cuda:0'") from error
 
 
 def available_device(device: str) -> str:
@@ -141,14 +152,14 @@ def as_trajectories(X: ArrayLike, t: ArrayLike, *, name: str = "X") -> tuple[lis
     ``(n_time_k, d)`` arrays with a list of ``(n_time_k,)`` times. NaN in ``X`` marks a missing value.
     """
     if isinstance(X, np.ndarray) or not isinstance(X, Sequence):
-        X = np.asarray(X, dtype=np.float64)
+        X = as_numbers(X, name)
         if X.ndim == 2:
             X = X[None]
         if X.ndim != 3:
             raise ValueError(f"{name} must be (n_traj, n_time, n_features) or (n_time, n_features); got {X.shape}")
         values = list(X)
     else:
-        values = [np.asarray(x, dtype=np.float64) for x in X]
+        values = [as_numbers(x, name) for x in X]
     if not values:
         raise ValueError(f"{name} holds no trajectory")
     times = as_time_list(t, len(values))
@@ -938,8 +949,8 @@ class SparseNODE(BaseEstimator):
         if len(times) != len(x0):
             raise ValueError(f"x0 has {len(x0)} trajectories but t has {len(times)}")
         for k, times_k in enumerate(times):
-            if times_k.ndim != 1 or not np.all(np.isfinite(times_k)) or np.any(np.diff(times_k) < 0):
-                raise ValueError(f"t for trajectory {k} must be a finite, non-decreasing 1-d array")
+            if times_k.ndim != 1 or not times_k.size or not np.all(np.isfinite(times_k)) or np.any(np.diff(times_k) < 0):
+                raise ValueError(f"t for trajectory {k} must be a non-empty, finite, non-decreasing 1-d array")
         shifted = [self._scale_time(times_k) for times_k in times]
         if x0.ndim == 3:
             if self._order == 2 and x0.shape[1] < 2:

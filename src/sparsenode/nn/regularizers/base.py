@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -113,4 +114,10 @@ def make_regularizer(regularization: str, lam: float | None, **options: Any) -> 
         lam = REGULARIZERS[regularization].default_lam
     if not is_real(lam) or not np.isfinite(lam) or lam < 0:
         raise ValueError(f"lam={lam!r} must be a finite number >= 0")
+    accepted = [name for name in inspect.signature(REGULARIZERS[regularization]).parameters if name != "lam"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        hint = "; gates (edge or unit gates) are an option of 'pathreg' only" if "gates" in unknown else ""
+        raise TypeError(f"regularization_options {unknown} are not options of regularization={regularization!r} "
+                        f"(its options: {accepted or 'none'}){hint}")
     return REGULARIZERS[regularization](lam, **options)
