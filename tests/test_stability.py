@@ -225,3 +225,26 @@ def test_bad_arguments_fail_before_any_fit(arguments: dict, match: str, no_train
     assert set(adata.uns) == {"keep"} and not adata.varp
     assert np.array_equal(adata.X, before.X)
     pd.testing.assert_frame_equal(adata.obs, before.obs)
+
+
+def test_failed_replicates_are_left_out_of_the_stability_and_all_failing_fails(monkeypatch, caplog) -> None:
+    from sparsenode.tl import _fit
+    from sparsenode.tl._parallel import FitOutcome
+
+    def failing_first(tasks, *, n_jobs):
+        outcomes = run_tasks(tasks, n_jobs=n_jobs)
+        return [FitOutcome(None, None, "loss is NaN"), *outcomes[1:]]
+
+    options = {**TRAJECTORY, **SPARSE, "epochs": 5, "n_models": 3}
+    complete, partial = make_adata(), make_adata()
+    sn.tl.fit(complete, **options)
+    monkeypatch.setattr(_fit, "run_tasks", failing_first)
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        sn.tl.fit(partial, **options)
+    assert "1 of 3 bootstrap replicates failed and are left out of the stability (the first: loss is NaN)" in caplog.text
+    stability = partial.varp["sparsenode_stability"]
+    assert set(np.unique(stability)) <= {0.0, 0.5, 1.0}  # shares of the 2 replicates that were fitted
+    assert np.array_equal(partial.varp["sparsenode"], complete.varp["sparsenode"])
+    monkeypatch.setattr(_fit, "run_tasks", lambda tasks, *, n_jobs: [FitOutcome(None, None, "loss is NaN")] * len(tasks))
+    with pytest.raises(sn.nn.FitError, match=r"every bootstrap replicate failed \(n_models=3\); the first: loss is NaN"):
+        sn.tl.fit(make_adata(), **options)

@@ -16,6 +16,7 @@ from .._keys import ORIENTATION, Keys
 from .._uns import from_h5ad_value, to_h5ad_value, to_json
 from ..estimator import SparseNODE
 from ..metrics import feature_sparsity, weight_sparsity
+from ..nn import FitError
 from ..nn.regularizers import make_regularizer
 from ..pp import Trajectories, trajectories, transport_pairs
 from ..pp._trajectories import CONSTANT_TOLERANCE
@@ -649,7 +650,9 @@ def fit(
         there are. Replicate ``i`` draws its resample and its model seed from child ``i`` of
         ``numpy.random.SeedSequence(seed).spawn(n_models)`` (the trajectory stage of
         ``"transport+trajectories"`` from ``SeedSequence([seed, 1])``) and fits all stages. The model in
-        ``varp[key_added]`` is always the one fitted on all data (identical to ``n_models=1``).
+        ``varp[key_added]`` is always the one fitted on all data (identical to ``n_models=1``). A replicate
+        whose training fails (``sparsenode.nn.FitError``) is left out of the stability, with a
+        warning; if all fail, so does the fit.
     n_jobs
         Replicates fitted in parallel with :mod:`joblib` (``-1``: all cores); the active joblib backend is
         used, e.g. ``with joblib.parallel_backend("dask"):``. Results do not depend on ``n_jobs`` or the
@@ -750,8 +753,15 @@ def fit(
     if replicates:
         logger.info("fitting %d bootstrap replicates (n_jobs=%d)", n_models, n_jobs)
         states = np.concatenate(trajs.expression)
-        frequency = edge_frequency([dependency_strength(outcome.model(), states, measure)
-                                    for outcome in run_tasks(replicates, n_jobs=n_jobs)])
+        outcomes = run_tasks(replicates, n_jobs=n_jobs)
+        fitted = [outcome for outcome in outcomes if outcome.error is None]
+        if not fitted:
+            raise FitError(f"every bootstrap replicate failed (n_models={n_models}); the first: {outcomes[0].error}")
+        if len(fitted) < len(outcomes):
+            first_error = next(outcome.error for outcome in outcomes if outcome.error is not None)
+            logger.warning("%d of %d bootstrap replicates failed and are left out of the stability (the first: %s)",
+                           len(outcomes) - len(fitted), len(outcomes), first_error)
+        frequency = edge_frequency([dependency_strength(outcome.model(), states, measure) for outcome in fitted])
         varp[keys.stability] = embed(frequency, gene_positions(adata, trajs.genes), adata.n_vars)
 
     adata = adata.copy() if copy else adata
