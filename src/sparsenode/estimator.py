@@ -443,13 +443,17 @@ class SparseNODE(BaseEstimator):
                       "regularization_options": dict(value("regularization_options") or {})}
         return {name: normalised.get(name, value(name)) for name in ARCHITECTURE_PARAMS}
 
+    def _make_regularizer(self) -> Regularizer:
+        """The regularizer the parameters set now describe (validating ``lam`` and its options)."""
+        return make_regularizer(self.regularization, self.lam, **self._architecture()["regularization_options"])
+
     def _validate_params(self) -> None:
         if self.regularization_options is not None and not isinstance(self.regularization_options, Mapping):
             raise TypeError(f"regularization_options={self.regularization_options!r} must be a dict or None")
         if (isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence | np.ndarray) or not len(self.hidden)
                 or not all(isinstance(width, numbers.Integral) and width >= 1 for width in self.hidden)):
             raise ValueError(f"hidden={self.hidden!r} must be a non-empty sequence of positive widths")
-        regularizer = make_regularizer(self.regularization, self.lam, **self._architecture()["regularization_options"])
+        regularizer = self._make_regularizer()
         if self.order not in (1, 2):
             raise ValueError(f"order={self.order!r} must be 1 or 2")
         for name in ("epochs", "initial_points", "max_steps"):
@@ -600,7 +604,7 @@ class SparseNODE(BaseEstimator):
         if validation is not None and (not isinstance(validation, tuple | list) or len(validation) != 2):
             raise TypeError(f"validation must be a pair (X_val, t_val) of held-out trajectories and their "
                             f"times; got {type(validation).__name__}")
-        regularizer = make_regularizer(self.regularization, self.lam, **self._architecture()["regularization_options"])
+        regularizer = self._make_regularizer()
         connections = self._connections(values[0].shape[1], regulators, prior, regularizer)
         velocities = self._check_velocity(velocity, values)
         rng = np.random.default_rng(self.seed)
@@ -620,18 +624,18 @@ class SparseNODE(BaseEstimator):
             )
         self._set_scaling(values, times, like=init_model)
         scaled = [self._scale_values(x) for x in values]
-        velocity_data = None if velocities is None else self._velocity_data(scaled, velocities, device=resolve_device(self.device))
-        shifted = [self._scale_time(times_k) for times_k in times]
         device = resolve_device(self.device)
+        velocity_data = None if velocities is None else self._velocity_data(scaled, velocities, device=device)
+        shifted = [self._scale_time(times_k) for times_k in times]
         self.solver_ = self._solver_options(shifted)
         self.regularizer_ = regularizer
         validation_batch = None
+        initial_states = self._initial_states(scaled, shifted)
         if validation is not None:
             validation_batch = self._batch(*validation, device=device, name="validation")
         elif held_out is not None:
             validation_batch = TrajectoryBatch.from_arrays([self._scale_values(x) for x in held_out_values], shifted,
-                                                           self._initial_states(scaled, shifted), device=device)
-        initial_states = self._initial_states(scaled, shifted)
+                                                           initial_states, device=device)
         if self.segment_points is not None:
             scaled, shifted, initial_states = self._segments_with_initial_states(scaled, shifted)
         train = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
@@ -1231,8 +1235,7 @@ class SparseNODE(BaseEstimator):
             model.history_ = {k.removeprefix("history."): v for k, v in arrays.items() if k.startswith("history.")}
             model.solver_ = SolverOptions(model.solver, float(config["step_size"]), model.rtol, model.atol,
                                           model.max_steps)
-            model.regularizer_ = make_regularizer(model.regularization, model.lam,
-                                                  **model._architecture()["regularization_options"])
+            model.regularizer_ = model._make_regularizer()
             connections = {name: arrays.get(f"weights.{name}") for name in ("input_mask", "penalty_weights")}
             with torch.random.fork_rng(devices=[]):  # its initial weights are replaced by the stored ones
                 model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
