@@ -339,25 +339,34 @@ def recorded_params(
     }
 
 
-def without_constant_genes(matrix: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """``matrix`` (genes x genes) with zero rows and columns for the genes that are constant over ``states``:
-    no dependency of or on a gene that never changes can be estimated, and the network's values there are
-    arbitrary (and in the fit's units inflated: a constant gene keeps scale 1)."""
+def constant_genes(states: np.ndarray) -> np.ndarray:
+    """``(d,)`` mask of the genes constant over ``states`` (up to round-off): no dependency of or on a gene that
+    never changes can be estimated, and the network's values there are arbitrary (and in the fit's units
+    inflated: a constant gene keeps scale 1)."""
     spread = np.nanmax(states, axis=0) - np.nanmin(states, axis=0)
-    constant = ~(spread > CONSTANT_TOLERANCE * max(1.0, float(np.nanmax(np.abs(states)))))
-    if not constant.any():
+    return ~(spread > CONSTANT_TOLERANCE * max(1.0, float(np.nanmax(np.abs(states)))))
+
+
+def without_genes(matrix: np.ndarray, genes: np.ndarray) -> np.ndarray:
+    """``matrix`` (genes x genes) with zero rows and columns for the ``genes`` mask."""
+    if not genes.any():
         return matrix
     matrix = matrix.copy()
-    matrix[constant, :] = 0.0
-    matrix[:, constant] = 0.0
+    matrix[genes, :] = 0.0
+    matrix[:, genes] = 0.0
     return matrix
 
 
-def dependency_strength(model: SparseNODE, states: np.ndarray, measure: str) -> np.ndarray:
+def dependency_strength(model: SparseNODE, states: np.ndarray, measure: str, constant: np.ndarray, *,
+                        jacobian: np.ndarray | None = None) -> np.ndarray:
     """``(d, d)`` dependencies (row = target): the model's path product (``"paths"``) or the absolute mean
-    Jacobian over ``states`` (``"jacobian"``), zero for genes constant over ``states``."""
-    strength = model.dependencies() if measure == "paths" else np.abs(model.jacobian(states))
-    return without_constant_genes(strength, states)
+    Jacobian over ``states`` (``"jacobian"``; ``jacobian``: that mean, when already computed), zero for the
+    ``constant`` genes."""
+    if measure == "paths":
+        strength = model.dependencies()
+    else:
+        strength = np.abs(model.jacobian(states) if jacobian is None else jacobian)
+    return without_genes(strength, constant)
 
 
 def result_slots(
@@ -374,8 +383,9 @@ def result_slots(
     positions = gene_positions(adata, trajs.genes)
     config, weights = model.get_state()
     states = np.concatenate(trajs.expression)
-    jacobian = without_constant_genes(model.jacobian(states), states)
-    dependencies = without_constant_genes(model.dependencies(), states) if measure == "paths" else np.abs(jacobian)
+    constant = constant_genes(states)
+    jacobian = without_genes(model.jacobian(states), constant)
+    dependencies = dependency_strength(model, states, measure, constant, jacobian=jacobian)
     varp = {
         keys.dependencies: embed(dependencies, positions, adata.n_vars),
         keys.jacobian: embed(jacobian, positions, adata.n_vars),
@@ -761,7 +771,9 @@ def fit(
             first_error = next(outcome.error for outcome in outcomes if outcome.error is not None)
             logger.warning("%d of %d bootstrap replicates failed and are left out of the stability (the first: %s)",
                            len(outcomes) - len(fitted), len(outcomes), first_error)
-        frequency = edge_frequency([dependency_strength(outcome.model(), states, measure) for outcome in fitted])
+        constant = constant_genes(states)
+        frequency = edge_frequency([dependency_strength(outcome.model(), states, measure, constant)
+                                    for outcome in fitted])
         varp[keys.stability] = embed(frequency, gene_positions(adata, trajs.genes), adata.n_vars)
 
     adata = adata.copy() if copy else adata

@@ -127,7 +127,6 @@ def predict(adata: AnnData, key: str = "sparsenode", *, layer_added: str | None 
     """
     check_writable(adata, copy=copy)
     layer_added = Keys(key).predicted if layer_added is None else check_slot_name(layer_added, "layer_added")
-    fit_results(adata, key)
     reader = layers_read_by_fits(adata).get(layer_added)
     if reader is not None:
         raise ValueError(f"layer_added={layer_added!r} is the layer the fit {reader!r} reads its expression from "
