@@ -21,10 +21,15 @@ is its posterior inclusion weight under BIC (``n log MSE + complexity log n``) o
     The same model class with a penalty instead of the search, as sparsity penalties select: per target, a
     cross-validated Lasso on the target's level, Hill transforms of every gene (thresholds 0.1 and 0.3 times
     its maximum) and all products of two genes' transforms; an edge scores its terms' summed |coefficients|.
+``sigmoid network``
+    The classic connectionist gene-network ODE (Mjolsness, Sharp & Reinitz 1991): rate_i = r_i sigmoid(W_i x + b_i)
+    - gamma_i x_i + c_i, one sigmoid unit per target, L1 penalty ``SIGMOID_L1`` on W, fitted to all targets at
+    once by Adam (standardised states and rates); an edge scores |W|. A generic model class with few parameters.
 ``|Pearson|``
     Absolute correlation of expression.
 ``sparsenode ...``
-    ``sn.tl.fit`` with its defaults, and with the settings of ``sparsenode demo`` (trajectories).
+    ``sn.tl.fit`` with its defaults, with one cell per transport bin (``transport_bins=159``: the pairs are
+    consecutive steps), and with the settings of ``sparsenode demo`` (trajectories).
 
 ``... exact rates`` rows separate noise from identifiability: the same searches, and the vector field of
 ``sn.tl.fit``'s transport stage (``sn.SparseNODE`` with its defaults and ``SINGLE_CELL_DEFAULTS["transport"]``,
@@ -32,7 +37,7 @@ network = |mean Jacobian| over the cells), given the simulator's noise-free rate
 (scanpy's own ``GRNsim.Xdiff_hill``) instead of the noisy steps between them (the dynamic noise per step is
 about 4 times the rates' spread). The field is fitted to the pairs ``(x, x + EXACT_PAIR_STEPS * rate(x))``.
 
-Run from the repository root (about 4 minutes on 2 cores)::
+Run from the repository root (about 4.5 minutes on 2 cores)::
 
     python benchmarks/krumsiek11_limits.py [--max-parents 2 3 4] [--hill-max-parents 2]
 """
@@ -59,6 +64,8 @@ STEPS, BLOCK, FOLDS = 160, 20, 8
 HILL_THRESHOLDS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: Thresholds (shares of each gene's maximum) of the Hill library of the penalised selection.
 LASSO_THRESHOLDS = (0.1, 0.3)
+#: L1 weight (on mean |W|, standardised units) and Adam steps of the sigmoid network.
+SIGMOID_L1, SIGMOID_STEPS = 0.01, 3000
 #: Duration (simulation steps) of the pairs built from the exact rates.
 EXACT_PAIR_STEPS = 10.0
 #: A set's error and complexity, from (states, rates, blocks, target, regulators).
@@ -147,6 +154,30 @@ def hill_lasso_scores(states: np.ndarray, rates: np.ndarray, thresholds: tuple[f
     return scores
 
 
+def sigmoid_network_scores(states: np.ndarray, rates: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``(d, d)`` |W| (row = target) of the sigmoid network ``rate = r * sigmoid(x W^T + b) - gamma * x + c``
+    (standardised ``x`` in the sigmoid, ``x`` scaled by its standard deviation in the decay), L1-penalised."""
+    import torch
+
+    torch.manual_seed(seed)
+    d = states.shape[1]
+    scale = states.std(0) + 1e-12
+    centred = torch.tensor((states - states.mean(0)) / scale, dtype=torch.float32)
+    scaled = torch.tensor(states / scale, dtype=torch.float32)
+    target = torch.tensor(rates / (rates.std(0) + 1e-12), dtype=torch.float32)
+    weight = torch.nn.Parameter(0.01 * torch.randn(d, d))
+    bias, amplitude, decay, offset = (torch.nn.Parameter(torch.full((d,), value)) for value in (0.0, 1.0, 0.0, 0.0))
+    optimizer = torch.optim.Adam([weight, bias, amplitude, decay, offset], lr=1e-2)
+    for _ in range(SIGMOID_STEPS):
+        predicted = (amplitude * torch.sigmoid(centred @ weight.T + bias)
+                     - torch.nn.functional.softplus(decay) * scaled + offset)
+        loss = ((predicted - target) ** 2).mean() + SIGMOID_L1 * weight.abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return weight.detach().abs().numpy()
+
+
 def exact_rates(states: np.ndarray) -> np.ndarray:
     """The simulator's noise-free rates (change per step) at ``states``: scanpy's krumsiek11 model
     (``scanpy.tools._sim.GRNsim``, a private class, the one ``scanpy.datasets.krumsiek11`` was simulated with)."""
@@ -189,8 +220,13 @@ def main() -> None:
                                                          time.perf_counter() - start)
     start = time.perf_counter()
     rows["Hill library, Lasso (CV)"] = (hill_lasso_scores(states, rates), time.perf_counter() - start)
+    start = time.perf_counter()
+    rows["sigmoid network"] = (sigmoid_network_scores(states, rates), time.perf_counter() - start)
     rows["|Pearson|"] = (np.abs(np.corrcoef(X.T)), 0.0)
-    for name, settings in (("sparsenode tl.fit defaults", {"time_key": "time", "lineage_key": "lineage"}),
+    keys = {"time_key": "time", "lineage_key": "lineage"}
+    for name, settings in (("sparsenode tl.fit defaults", keys),
+                           ("sparsenode tl.fit, one cell per bin",
+                            {**keys, "transport_bins": STEPS - 1, "transport_max_pairs": None}),
                            ("sparsenode demo settings", DEMO_SETTINGS)):
         fitted = adata.copy()
         start = time.perf_counter()
@@ -202,6 +238,7 @@ def main() -> None:
                          lambda: best_subset_scores(X, rates_exact, 2, knn_error, exact_blocks)),
                         ("best-subset Hill (k <= 2), exact rates",
                          lambda: best_subset_scores(X, rates_exact, 2, hill_error)),
+                        ("sigmoid network, exact rates", lambda: sigmoid_network_scores(X, rates_exact)),
                         ("sparsenode field, exact rates", lambda: field_on_exact_rates(X, rates_exact))):
         start = time.perf_counter()
         rows[name] = (score(), time.perf_counter() - start)
