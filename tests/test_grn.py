@@ -248,7 +248,7 @@ def test_tl_fit_takes_a_prior_edge_table_and_a_var_column(caplog) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"regulators": ["NotAGene"]}, KeyError, "regulators: genes not found"),
+        ({"regulators": ["NotAGene"]}, KeyError, r"regulators: 1 requested genes not found.*NotAGene"),
         ({"regulators": "missing_column"}, KeyError, "not a column of adata.var"),
         ({"prior": "missing"}, KeyError, "prior 'missing' is not in adata.varp"),
         ({"prior": pd.DataFrame({"a": [1]})}, KeyError, "a prior DataFrame needs columns"),
@@ -262,6 +262,28 @@ def test_tl_fit_rejects_bad_network_arguments(kwargs, error, match) -> None:
     with pytest.raises(error, match=match):
         sn.tl.fit(adata, time_key="time", **kwargs, **TINY)
     assert "sparsenode" not in adata.uns
+
+
+def test_gene_arguments_share_one_reading() -> None:
+    """regulators= reads names, masks and var columns as genes= does; a name listed twice (common in TF lists) is
+    the same set, while genes= refuses it (its order sets the fitted genes)."""
+    from sparsenode.tl._prior import gene_selection
+
+    adata = sn.datasets.krumsiek11()
+    genes = list(adata.var_names)
+    adata.var["tf"] = adata.var_names.isin(["Gata1", "Pu.1"])
+    by_name = gene_selection(adata, ["Gata1", "Pu.1", "Gata1"], genes, name="regulators")
+    np.testing.assert_array_equal(by_name, adata.var["tf"].to_numpy())
+    np.testing.assert_array_equal(gene_selection(adata, "tf", genes, name="regulators"), by_name)
+    np.testing.assert_array_equal(gene_selection(adata, adata.var["tf"].to_numpy(), genes, name="regulators"),
+                                  by_name)
+    for argument in ("genes", "regulators"):
+        with pytest.raises(TypeError, match=rf"{argument} holds numbers"):
+            sn.tl.fit(adata.copy(), time_key="time", **{argument: [0, 1]}, **TINY)
+        with pytest.raises(KeyError, match=rf"for one gene pass {argument}=\['Gata1'\]"):
+            sn.tl.fit(adata.copy(), time_key="time", **{argument: "Gata1"}, **TINY)
+    with pytest.raises(ValueError, match=r"\['Gata1'\] are listed more than once in genes"):
+        sn.tl.fit(adata, time_key="time", genes=["Gata1", "Pu.1", "Gata1"], **TINY)
 
 
 def test_regularization_path_passes_regulators_to_every_fit() -> None:

@@ -416,8 +416,9 @@ ERROR_CASES = [
     pytest.param(
         unchanged, {"genes": np.array([True, False])}, ValueError, r"shape \(2,\)", id="mask-length"
     ),
-    pytest.param(unchanged, {"genes": "g1"}, TypeError, r"neither a column of adata.var.*genes=\[.g1.\]",
+    pytest.param(unchanged, {"genes": "g1"}, KeyError, r"not a column of adata.var.*genes=\[.g1.\]",
                  id="genes-string"),
+    pytest.param(unchanged, {"genes": [0, 1]}, TypeError, r"genes holds numbers \(\[0, 1\]\)", id="genes-numbers"),
     pytest.param(
         unchanged,
         {"batch_key": "donor", "lineage_key": "lineage"},

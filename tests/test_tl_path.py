@@ -152,7 +152,7 @@ def test_allowed_regulators_as_names_mask_or_column() -> None:
         allowed_inputs(adata, ["g0", "g1"], ["g0", "g1"])
     with pytest.raises(KeyError, match="Tcf7"):
         allowed_inputs(adata, ["g0", "Tcf7"], genes)
-    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"shape \(2,\); expected \(4,\)"):
         allowed_inputs(adata, np.array([True, False]), genes)
     adata.var["label"] = ["tf", "tf", "x", "x"]
     with pytest.raises(ValueError, match="boolean column"):

@@ -342,7 +342,7 @@ def trajectories(
     Raises
     ------
     KeyError
-        If ``time_key``, ``lineage_key``, ``batch_key``, ``layer`` or a gene name is missing.
+        If ``time_key``, ``lineage_key``, ``batch_key``, ``layer``, a gene name or a ``genes`` column is missing.
     TypeError
         If the time column is not numeric or an argument has the wrong type.
     ValueError
@@ -467,30 +467,15 @@ def _expression_matrix(adata: AnnData, layer: str | None) -> Any:
 
 
 def _gene_positions(adata: AnnData, genes: Sequence[str] | npt.ArrayLike | None) -> np.ndarray:
-    var_names = adata.var_names
-    if genes is None:
-        positions = np.arange(adata.n_vars)
-    elif isinstance(genes, str):
-        if genes not in adata.var.columns:
-            msg = (
-                f"genes={genes!r} is neither a column of adata.var (columns: {_listed(adata.var.columns)}) nor a "
-                f"list of gene names; for one gene pass genes=[{genes!r}]."
-            )
-            raise TypeError(msg)
-        positions = np.flatnonzero(boolean_var_column(adata, genes, argument="genes"))
-    else:
-        requested = np.asarray(genes)
-        if requested.dtype == bool:
-            if requested.shape != (adata.n_vars,):
-                msg = f"Boolean genes mask has shape {requested.shape}; expected ({adata.n_vars},) = n_vars."
-                raise ValueError(msg)
-            positions = np.flatnonzero(requested)
-        else:
-            positions = _positions_of_names(var_names, pd.Index(requested.ravel().astype(str)))
+    positions = np.arange(adata.n_vars) if genes is None else selected_gene_positions(adata, genes, name="genes")
     if positions.size == 0:
         msg = "genes selects no genes; pass None (all genes), gene names or a mask with some True."
         raise ValueError(msg)
-    selected = var_names[positions]
+    repeated = adata.var_names[positions[pd.Index(positions).duplicated()]].unique()
+    if repeated.size:
+        msg = f"Genes {_listed(repeated)} are listed more than once in genes; list each gene once."
+        raise ValueError(msg)
+    selected = adata.var_names[positions]
     duplicated = selected[selected.duplicated()].unique()
     if duplicated.size:
         msg = (
@@ -499,6 +484,61 @@ def _gene_positions(adata: AnnData, genes: Sequence[str] | npt.ArrayLike | None)
         )
         raise ValueError(msg)
     return positions
+
+
+def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.ndarray:
+    """Positions in ``adata.var_names`` of a user's gene selection, the one reading of every gene argument.
+
+    Parameters
+    ----------
+    adata
+        The annotated data.
+    selection
+        Gene names (kept in the given order), a boolean mask over ``adata.var_names`` or the
+        name of a boolean ``adata.var`` column.
+    name
+        The argument's name, for error messages.
+
+    Returns
+    -------
+    Integer positions; empty when a mask or column selects nothing.
+
+    Raises
+    ------
+    KeyError
+        A string that is not an ``adata.var`` column, or names not in ``adata.var_names``.
+    TypeError
+        Numbers (positions are not accepted: they change when genes are subset).
+    ValueError
+        An empty list, a mask of the wrong length or a non-boolean column.
+    """
+    if isinstance(selection, str):
+        if selection not in adata.var.columns:
+            msg = (
+                f"{name}={selection!r} is not a column of adata.var (columns: {_listed(adata.var.columns)}); "
+                f"for one gene pass {name}=[{selection!r}]."
+            )
+            raise KeyError(msg)
+        return np.flatnonzero(boolean_var_column(adata, selection, argument=name))
+    requested = np.asarray(selection)
+    if requested.size == 0:
+        msg = (
+            f"{name}={selection!r} names no gene; pass gene names, a boolean mask of adata.var_names or a "
+            "boolean adata.var column."
+        )
+        raise ValueError(msg)
+    if requested.dtype == bool:
+        if requested.shape != (adata.n_vars,):
+            msg = f"{name} as a boolean mask has shape {requested.shape}; expected ({adata.n_vars},) = n_vars."
+            raise ValueError(msg)
+        return np.flatnonzero(requested)
+    if np.issubdtype(requested.dtype, np.number):
+        msg = (
+            f"{name} holds numbers ({requested.ravel()[:MAX_LISTED].tolist()}); pass gene names, a boolean mask of "
+            "adata.var_names or a boolean adata.var column."
+        )
+        raise TypeError(msg)
+    return _positions_of_names(adata.var_names, pd.Index(requested.ravel().astype(str)), name=name)
 
 
 def boolean_var_column(adata: AnnData, column: str, *, argument: str) -> np.ndarray:
@@ -511,15 +551,11 @@ def boolean_var_column(adata: AnnData, column: str, *, argument: str) -> np.ndar
     return values.to_numpy(dtype=bool)
 
 
-def _positions_of_names(var_names: pd.Index, requested: pd.Index) -> np.ndarray:
+def _positions_of_names(var_names: pd.Index, requested: pd.Index, *, name: str) -> np.ndarray:
     missing = requested[~requested.isin(var_names)].unique()
     if missing.size:
-        msg = f"{missing.size} requested genes not found in adata.var_names: {_listed(missing)}."
+        msg = f"{name}: {missing.size} requested genes not found in adata.var_names: {_listed(missing)}."
         raise KeyError(msg)
-    repeated = requested[requested.duplicated()].unique()
-    if repeated.size:
-        msg = f"Genes {_listed(repeated)} are listed more than once in genes; list each gene once."
-        raise ValueError(msg)
     return var_names.get_indexer_for(requested)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._checks import gene_positions
-from ..pp._trajectories import boolean_var_column
+from ..pp._trajectories import selected_gene_positions
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -26,31 +26,8 @@ def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: st
     """
     if selection is None:
         return None
-    if isinstance(selection, str):
-        if selection not in adata.var.columns:
-            raise KeyError(f"{name}={selection!r} is not a column of adata.var (columns: {list(adata.var.columns)}); "
-                           f"for one gene pass {name}=[{selection!r}]")
-        mask = boolean_var_column(adata, selection, argument=name)
-    else:
-        values = np.asarray(selection)
-        if values.size == 0:
-            raise ValueError(f"{name}={selection!r} names no gene; pass gene names, a boolean mask of "
-                             "adata.var_names or a boolean adata.var column")
-        if values.dtype == np.bool_:
-            if values.shape != (adata.n_vars,):
-                raise ValueError(f"{name} as a boolean mask must have shape ({adata.n_vars},) (one entry per "
-                                 f"var_name), got {values.shape}")
-            mask = values
-        elif np.issubdtype(values.dtype, np.number):
-            raise TypeError(f"{name} holds numbers ({values.ravel()[:5].tolist()}); pass gene names, a boolean "
-                            "mask of adata.var_names or a boolean adata.var column")
-        else:
-            names = pd.Index(np.atleast_1d(values).astype(str))
-            positions = gene_positions(adata, names)
-            if (positions < 0).any():
-                raise KeyError(f"{name}: genes not found in adata.var_names: {list(names[positions < 0][:10])}")
-            mask = np.zeros(adata.n_vars, dtype=bool)
-            mask[positions] = True
+    mask = np.zeros(adata.n_vars, dtype=bool)
+    mask[selected_gene_positions(adata, selection, name=name)] = True
     return mask[gene_positions(adata, genes)]
 
 
