@@ -364,7 +364,7 @@ def test_messages_about_validation_data_order_2_frames_and_constant_time(linear:
         second.predict(X[:, :1], t)
     gap = X.copy()
     gap[0, :2, 1] = np.nan  # the line through the first 2 frames has no point for feature 1
-    with pytest.raises(ValueError, match=r"order 2 fits a line through .* first 2 observations.*fewer than 2"):
+    with pytest.raises(ValueError, match=r"trajectory 0, feature 1 has fewer than 2 values at distinct times among its first 2 observations"):
         SparseNODE(order=2, **TINY).fit(gap, t)
     with caplog.at_level("WARNING", logger="sparsenode"):
         SparseNODE(**TINY).fit([X[0], X[1]], [t, np.zeros_like(t)])
@@ -636,3 +636,89 @@ def test_v0_for_a_first_order_model_and_a_nested_list_trajectory_get_messages(fi
         model.predict(X[:, 0], t, v0=np.zeros_like(X[:, 0]))
     with pytest.raises(ValueError, match=r"a list X is read as a list of trajectories \(pass np\.asarray\(X\)"):
         SparseNODE("none", hidden=(4,), epochs=1, progress=False).fit(X[0].tolist(), t)
+
+
+def test_warm_start_differentiates_whole_trajectories_not_segments(linear: tuple, monkeypatch) -> None:
+    """Segments overlap: the warm start's finite differences must come from the whole trajectories (the same
+    rows and central differences whatever segment_points is)."""
+    import sparsenode.estimator as estimator_module
+
+    X, t, _ = linear
+    seen = []
+    monkeypatch.setattr(estimator_module, "warm_start", lambda field, regularizer, data, options: seen.append(data))
+    for segment_points in (None, 4, 2):
+        SparseNODE(segment_points=segment_points, **TINY).fit(X, t)
+    assert len(seen) == 3
+    for data in seen[1:]:
+        assert data.states.shape == seen[0].states.shape == (X.shape[0] * X.shape[1], X.shape[2])
+        torch.testing.assert_close(data.derivatives, seen[0].derivatives, rtol=0, atol=0)
+
+
+def test_order_2_refuses_initial_frames_at_one_time(linear: tuple) -> None:
+    """Two first frames at the same time give no velocity (it was silently 0)."""
+    X, t, _ = linear
+    repeated = np.array(t, dtype=float)
+    repeated[1] = repeated[0]
+    with pytest.raises(ValueError, match="fewer than 2 values at distinct times among its first 2 observations"):
+        SparseNODE(order=2, **TINY).fit(X, repeated)
+    model = SparseNODE(order=2, **TINY).fit(X, t)
+    with pytest.raises(ValueError, match="fewer than 2 values at distinct times"):
+        model.predict(X[:, :2], repeated)
+
+
+def test_order_1_predict_takes_more_frames_than_time_points(linear: tuple) -> None:
+    """Order 1 averages its frames whatever their times, so x0 may hold more frames than t has points."""
+    X, t, _ = linear
+    model = SparseNODE(initial_points=3, **TINY).fit(X, t)
+    np.testing.assert_array_equal(model.predict(X[:, :3], t[:1]), model.predict(X[:, :3], t[:3])[:, :1])
+
+
+def test_missing_feature_message_says_it_is_never_observed(linear: tuple) -> None:
+    X, t, _ = linear
+    gap = X.copy()
+    gap[1, :, 2] = np.nan
+    with pytest.raises(ValueError, match=r"trajectory 1, feature 2 is NaN.*never observed later in it"):
+        SparseNODE(**TINY).fit(gap, t)
+    late = X.copy()
+    late[1, :2, 2] = np.nan
+    with pytest.raises(ValueError, match=r"trajectory 1, feature 2 is NaN.*increase initial_points"):
+        SparseNODE(**TINY).fit(late, t)
+
+
+@pytest.mark.parametrize(
+    ("regularization", "options", "error", "match"),
+    [
+        ("lassonet", {"hierarchy": 0.0}, ValueError, r"hierarchy=0.0 must be a finite number > 0"),
+        ("lassonet", {"hierarchy": -10.0}, ValueError, r"hierarchy=-10.0 must be a finite number > 0"),
+        ("lassonet", {"hierarchy": float("nan")}, ValueError, r"hierarchy=nan must be a finite number"),
+        ("pathreg", {"gate_weight": -5.0}, ValueError, r"gate_weight=-5.0 must be a finite number >= 0"),
+        ("pathreg", {"normalize": "no"}, TypeError, r"normalize='no' must be True or False"),
+        ("pathreg", {"sample_gates": "false"}, TypeError, r"sample_gates='false' must be True or False"),
+        ("l0", {"sample_gates": 1}, TypeError, r"sample_gates=1 must be True or False"),
+    ],
+)
+def test_regularizer_options_are_checked(regularization, options, error, match) -> None:
+    with pytest.raises(error, match=match):
+        SparseNODE(regularization, regularization_options=options)
+
+
+@pytest.mark.parametrize(("param", "value"), [("batch_size", True), ("order", 2.0), ("order", True)])
+def test_numbers_of_the_wrong_kind_are_refused(param: str, value) -> None:
+    with pytest.raises(ValueError, match=rf"{param}={value!r} must be"):
+        SparseNODE(**{param: value})
+
+
+def test_device_objects_and_missing_devices(linear: tuple, tmp_path: Path) -> None:
+    X, t, _ = linear
+    model = SparseNODE(device=torch.device("cpu"), **TINY).fit(X, t)
+    model.save(tmp_path / "model.npz")  # a torch.device is saved as its name
+    assert SparseNODE.load(tmp_path / "model.npz").device == "cpu"
+    with pytest.raises(ValueError, match=r"device='meta' holds no data"):
+        SparseNODE(device="meta", **TINY).fit(X, t)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_on_a_machine_without_it_is_a_clear_error(linear: tuple) -> None:
+    X, t, _ = linear
+    with pytest.raises(ValueError, match=r"device='cuda' is not available on this machine"):
+        SparseNODE(device="cuda", **TINY).fit(X, t)

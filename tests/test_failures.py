@@ -56,6 +56,24 @@ def test_exhausted_solver_budget_raises_fit_error_with_remedy() -> None:
         model.fit(*decaying_trajectories())
 
 
+@pytest.mark.parametrize(("validation_fraction", "kept"), [(0.0, "the last parameters"),
+                                                        (0.3, "the best parameters by validation MSE")])
+def test_keyboard_interrupt_says_which_parameters_are_kept(monkeypatch, caplog, validation_fraction, kept) -> None:
+    step = train._checked_step
+    calls = {"n": 0}
+
+    def interrupted_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_checked_step", interrupted_step)
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        sn.SparseNODE(epochs=20, validation_fraction=validation_fraction, **TINY).fit(*decaying_trajectories())
+    assert f"fitting interrupted after 3 epochs; keeping {kept}" in caplog.text
+
+
 def test_keyboard_interrupt_during_tl_fit_writes_every_slot(monkeypatch) -> None:
     step = train._checked_step
     calls = {"n": 0}

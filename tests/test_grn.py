@@ -16,7 +16,7 @@ from scipy import sparse
 
 import sparsenode as sn
 from sparsenode import SparseNODE
-from sparsenode.metrics import auroc
+from sparsenode.metrics import auroc, feature_sparsity
 from sparsenode.nn import VectorField, make_regularizer
 from sparsenode.nn.regularizers import mean_path_product, path_product
 from sparsenode.tl._fit import cell_pairs, point_velocities, subsample_pairs
@@ -116,13 +116,48 @@ def test_edge_gates_recover_the_linear_system_and_report_open_probabilities(line
     X, t, A = linear
     model = SparseNODE(regularization_options={"gates": "edge"}, **FAST).fit(X, t)
     dependencies = model.dependencies()
-    assert np.allclose(dependencies, model.field_.edge_gate.open_probability().detach().numpy())
+    connected = model.field_.connection_mask(sample=False).detach().numpy() > 0
+    probability = model.field_.edge_gate.open_probability().detach().numpy()
+    assert np.allclose(dependencies, np.where(connected, probability, 0.0))
     assert np.all((dependencies >= 0) & (dependencies <= 1))
     assert auroc(dependencies, A != 0) > 0.95  # measured 0.988-1.000 over system seeds 0-2
     model.save(tmp_path / "edge.npz")
     loaded = SparseNODE.load(tmp_path / "edge.npz")
     assert np.array_equal(loaded.dependencies(), dependencies)
     assert np.allclose(loaded.predict(X[:, 0], t), model.predict(X[:, 0], t))
+
+
+def test_edge_gates_report_cut_edges_as_zeros(linear) -> None:
+    """An edge whose deterministic gate is closed is cut in the fitted field (zero Jacobian): its dependency is
+    0, not its (small) open probability, so sparsity measures count it."""
+    X, t, _ = linear
+    model = SparseNODE(lam=2.0, regularization_options={"gates": "edge"}, hidden=(8,), epochs=10,
+                       warm_start_epochs=200, learning_rate=0.05, progress=False).fit(X, t)
+    dependencies = model.dependencies()
+    cut = model.field_.connection_mask(sample=False).detach().numpy() == 0
+    assert cut.any() and not cut.all()
+    assert np.all(dependencies[cut] == 0) and np.all(dependencies[~cut] > 0)
+    assert np.all(np.abs(model.jacobian(X[:, 0]))[cut] == 0)
+    assert feature_sparsity(dependencies) == pytest.approx(cut.mean())
+
+
+def test_path_penalties_leave_forbidden_connections_alone() -> None:
+    """With an input mask (regulators=, a prior as mask) only connections the field can use are penalised."""
+    torch.manual_seed(0)
+    mask = torch.zeros(6, 6)
+    mask[:, 0] = 1.0
+    mask.fill_diagonal_(1.0)
+    masked, free = VectorField(6, hidden=(8,), gates="weight", input_mask=mask), VectorField(6, hidden=(8,), gates="weight")
+    free.load_state_dict(masked.state_dict(), strict=False)
+    masked.prepare(sample=False)
+    strengths = path_product([layer.weight.abs() for layer in masked.layers])
+    cnode = make_regularizer("cnode", 1.0)
+    assert torch.isclose(cnode.penalty(masked), (mask * strengths).mean())
+    assert cnode.penalty(masked) < cnode.penalty(free)
+    pathreg = make_regularizer("pathreg", 1.0)
+    gates = path_product(pathreg.gate_matrices(masked))
+    expected = (mask * strengths).mean() + 0.1 * (mask * gates).mean() / 8
+    assert torch.isclose(pathreg.penalty(masked), expected)
 
 
 def test_edge_gates_respect_a_prior_mask(linear) -> None:

@@ -16,6 +16,22 @@ def is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def checked_bool(name: str, value: Any) -> bool:
+    """``value`` as a ``bool``, refusing anything but ``True``/``False`` (Python or numpy): a string such as
+    ``"false"`` would otherwise read as ``True``."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}={value!r} must be True or False")
+    return bool(value)
+
+
+def checked_real(name: str, value: Any, *, positive: bool = False) -> float:
+    """``value`` as a ``float``, refusing with a :class:`ValueError` naming ``name`` anything but a finite real
+    number ``>= 0`` (``> 0`` when ``positive``)."""
+    if not is_real(value) or not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name}={value!r} must be a finite number {'> 0' if positive else '>= 0'}")
+    return float(value)
+
+
 def check_positive_int(name: str, value: Any) -> None:
     """Raise a :class:`ValueError` naming ``name`` unless ``value`` is an integer >= 1 (Python or numpy, not
     ``bool``)."""

@@ -124,6 +124,19 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or 'cuda:0'") from error
 
 
+def usable_device(device: str | torch.device) -> torch.device:
+    """:func:`resolve_device`, refusing with a :class:`ValueError` a device this machine does not have."""
+    resolved = resolve_device(device)
+    try:
+        torch.empty(0, device=resolved)
+    except (RuntimeError, AssertionError) as error:
+        raise ValueError(f"device={device!r} is not available on this machine ({error}); use 'auto' (a GPU when "
+                         "there is one) or 'cpu'") from error
+    if resolved.type == "meta":
+        raise ValueError(f"device={device!r} holds no data; use 'auto', 'cpu' or 'cuda'")
+    return resolved
+
+
 def available_device(device: str) -> str:
     """``device`` when this machine has it, else ``"cpu"`` with a warning (a model fitted on a GPU is used on a
     machine without one)."""
@@ -453,9 +466,9 @@ class SparseNODE(BaseEstimator):
         if (isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence | np.ndarray) or not len(self.hidden)
                 or not all(isinstance(width, numbers.Integral) and width >= 1 for width in self.hidden)):
             raise ValueError(f"hidden={self.hidden!r} must be a non-empty sequence of positive widths")
-        regularizer = self._make_regularizer()
-        if self.order not in (1, 2):
+        if isinstance(self.order, bool) or not isinstance(self.order, numbers.Integral) or self.order not in (1, 2):
             raise ValueError(f"order={self.order!r} must be 1 or 2")
+        regularizer = self._make_regularizer()
         for name in ("epochs", "initial_points", "max_steps"):
             check_positive_int(name, getattr(self, name))
         if self.patience is not None:
@@ -485,7 +498,8 @@ class SparseNODE(BaseEstimator):
                 raise ValueError(f"{name}={value!r} must be a positive number")
         if not (is_real(self.validation_fraction) and 0.0 <= self.validation_fraction < 1.0):
             raise ValueError(f"validation_fraction={self.validation_fraction!r} must be a number in [0, 1)")
-        if self.batch_size is not None and (not isinstance(self.batch_size, int | np.integer) or self.batch_size < 1):
+        if self.batch_size is not None and (not isinstance(self.batch_size, numbers.Integral)
+                                            or isinstance(self.batch_size, bool) or self.batch_size < 1):
             raise ValueError(f"batch_size={self.batch_size!r} must be None or a positive integer")
         if self.step_size is not None and not (is_real(self.step_size) and np.isfinite(self.step_size)
                                                and self.step_size > 0):
@@ -624,7 +638,7 @@ class SparseNODE(BaseEstimator):
             )
         self._set_scaling(values, times, like=init_model)
         scaled = [self._scale_values(x) for x in values]
-        device = resolve_device(self.device)
+        device = usable_device(self.device)
         velocity_data = None if velocities is None else self._velocity_data(scaled, velocities, device=device)
         shifted = [self._scale_time(times_k) for times_k in times]
         self.solver_ = self._solver_options(shifted)
@@ -636,6 +650,8 @@ class SparseNODE(BaseEstimator):
         elif held_out is not None:
             validation_batch = TrajectoryBatch.from_arrays([self._scale_values(x) for x in held_out_values], shifted,
                                                            initial_states, device=device)
+        # the warm start differentiates the whole trajectories (segments overlap and would repeat their points)
+        whole_trajectories = scaled, shifted
         if self.segment_points is not None:
             scaled, shifted, initial_states = self._segments_with_initial_states(scaled, shifted)
         train = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
@@ -649,7 +665,7 @@ class SparseNODE(BaseEstimator):
             if init_model is not None:
                 self._load_field(init_model)
             warm_start_epochs = 0 if init_model is not None else self.warm_start_epochs
-            derivatives = self._derivative_data(scaled, shifted, device) if warm_start_epochs else None
+            derivatives = self._derivative_data(*whole_trajectories, device) if warm_start_epochs else None
             if derivatives is not None:
                 warm_start(self.field_, self.regularizer_, derivatives, options)
             elif warm_start_epochs:
@@ -825,17 +841,20 @@ class SparseNODE(BaseEstimator):
         """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations, or an error
         that says which observations are missing."""
         states = self._initial_state_estimates(scaled, shifted)
-        if not np.all(np.isfinite(states)):
+        missing = ~np.isfinite(states)
+        if missing.any():
+            trajectory, column = np.argwhere(missing)[0]
+            feature = column % self.n_features_in_
+            observed_later = bool(np.isfinite(scaled[trajectory][self.n_initial_frames :, feature]).any())
+            remedy = "increase initial_points or fill the gap" if observed_later else (
+                "the feature is never observed later in it either; fill it in or leave the trajectory out")
             if self._order == 1:
-                raise ValueError(
-                    "an initial state has a missing value: some feature is NaN in all of a trajectory's first "
-                    f"{self.n_initial_frames} observation(s); increase initial_points or fill the gap"
-                )
-            raise ValueError(
-                "an initial state has a missing value: order 2 fits a line through a trajectory's first "
-                f"{self.n_initial_frames} observations, and some feature has fewer than 2 observed values there; "
-                "increase initial_points or fill the gap"
-            )
+                what = f"is NaN in all of its first {self.n_initial_frames} observation(s)"
+            else:
+                what = (f"has fewer than 2 values at distinct times among its first {self.n_initial_frames} "
+                        "observations (order 2 fits a line through them for the initial velocity)")
+            raise ValueError(f"an initial state has a missing value: in trajectory {trajectory}, feature {feature} "
+                             f"{what} ({int(missing.any(axis=1).sum())} trajectories affected); {remedy}")
         return states.astype(np.float32)
 
     def _first_rows(self, x: np.ndarray) -> np.ndarray:
@@ -857,7 +876,8 @@ class SparseNODE(BaseEstimator):
         slope = (centred_t * np.where(observed, values - x_mean, 0.0)).sum(axis=0) / np.maximum(
             (centred_t**2).sum(axis=0), 1e-12
         )
-        slope = np.where(count >= 2, slope, np.nan)
+        # a slope needs two observations at distinct times (equal times would give a zero velocity)
+        slope = np.where((count >= 2) & ((centred_t**2).sum(axis=0) > 0), slope, np.nan)
         return np.concatenate([x_mean - slope * t_mean, slope])
 
     def _batch(self, X: ArrayLike, t: ArrayLike, *, device: torch.device, name: str = "X") -> TrajectoryBatch:
@@ -998,9 +1018,12 @@ class SparseNODE(BaseEstimator):
 
     def _frame_times(self, frames: np.ndarray, times: list[np.ndarray], frame_times: ArrayLike | None
                      ) -> list[np.ndarray]:
-        """Internal times of ``predict``'s ``(n_traj, k, d)`` frames, from 0 at each trajectory's ``t[0]``."""
+        """Internal times of ``predict``'s ``(n_traj, k, d)`` frames, from 0 at each trajectory's ``t[0]`` (zeros
+        for order 1, whose initial state averages the frames whatever their times)."""
         k = frames.shape[1]
         if frame_times is None:
+            if self._order == 1:
+                return [np.zeros(k, dtype=np.float32) for _ in times]
             if k > min(len(times_k) for times_k in times):
                 raise ValueError(f"x0 has {k} frames, more than the time points given in t")
             return [self._scale_time(times_k[:k]) for times_k in times]
@@ -1100,7 +1123,9 @@ class SparseNODE(BaseEstimator):
 
     def effective_weights(self) -> list[np.ndarray]:
         """Weights as used in prediction: every layer's weights times its deterministic gates, plus the skip
-        connection when there is one (what weight sparsity is measured on).
+        connection when there is one (what weight sparsity is measured on). Edge gates (PathReg
+        ``gates="edge"``) act on input-output connections, not on layer weights: they are not included here;
+        :meth:`dependencies` reports them.
 
         Returns
         -------
@@ -1195,7 +1220,8 @@ class SparseNODE(BaseEstimator):
         config = {
             "format_version": io.FORMAT_VERSION,
             "params": {**{name: self._fitted(name) for name in self._param_names()},
-                       "hidden": list(self._architecture(fitted=True)["hidden"])},
+                       "hidden": list(self._architecture(fitted=True)["hidden"]),
+                       "device": str(self._fitted("device"))},  # a torch.device is not JSON
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
             "step_size": self.solver_.step_size,

@@ -165,7 +165,8 @@ def fit_trajectories(
 
     With ``validation`` the parameters of the epoch with the lowest validation MSE are restored at the end and
     training stops early after ``patience`` epochs without improvement. A ``KeyboardInterrupt`` stops training
-    like early stopping does (best parameters kept, logged as a warning).
+    like early stopping does (logged as a warning): with ``validation`` the best parameters are kept, without it
+    the last ones.
 
     Raises
     ------
@@ -221,7 +222,8 @@ def fit_trajectories(
                 logger.info("early stopping at epoch %d: no better validation MSE for %d epochs", epoch, since_best)
                 break
     except KeyboardInterrupt:
-        logger.warning("fitting interrupted after %d epochs; keeping the best parameters so far", len(history["epoch"]))
+        kept = "the best parameters by validation MSE" if validation is not None else "the last parameters"
+        logger.warning("fitting interrupted after %d epochs; keeping %s", len(history["epoch"]), kept)
     except (FitError, AssertionError, RuntimeError) as error:
         field.load_state_dict(best_state)
         if isinstance(error, FitError):

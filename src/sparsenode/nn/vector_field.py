@@ -129,6 +129,15 @@ class VectorField(nn.Module):
                              f"{self.n_inputs}); got {tuple(matrix.shape)}")
         return matrix
 
+    @property
+    def connection_weights(self) -> torch.Tensor | None:
+        """``(n_features, n_inputs)`` weights of the path penalties per connection: ``penalty_weights`` (or 1)
+        where ``input_mask`` allows the connection, 0 where it forbids it (``None`` without either), so that
+        penalties fall only on connections the field can use."""
+        if self.input_mask is None:
+            return self.penalty_weights
+        return self.input_mask if self.penalty_weights is None else self.input_mask * self.penalty_weights
+
     def prepare(self, *, sample: bool) -> None:
         """Compute the gated weights (and decay rates) for the next solve, with sampled or deterministic gates."""
         self._sampling = sample

@@ -11,7 +11,8 @@ from .base import Regularizer, mean_path_product
 class CNODE(Regularizer):
     """``lambda * mean(|W_L| ... |W_1|)``, computed with vector-matrix products (feature sparsity).
 
-    With a soft prior (``field.penalty_weights``) the mean is weighted per input-output connection.
+    With a soft prior (``field.penalty_weights``) the mean is weighted per input-output connection; connections
+    an input mask forbids are not penalised (the mean is still over all ``n_features * n_inputs``).
     """
 
     name = "cnode"
@@ -20,4 +21,4 @@ class CNODE(Regularizer):
     weighs_connections = True
 
     def penalty(self, field: VectorField) -> torch.Tensor:
-        return self.lam * mean_path_product([layer.weight.abs() for layer in field.layers], field.penalty_weights)
+        return self.lam * mean_path_product([layer.weight.abs() for layer in field.layers], field.connection_weights)

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from ..._checks import checked_bool
 from ..layers import GateMode
 from ..vector_field import VectorField
 from .base import Regularizer
@@ -35,7 +36,7 @@ class L0(Regularizer):
 
     def __init__(self, lam: float, *, initial_open: float = 0.99, sample_gates: bool = False) -> None:
         super().__init__(lam)
-        self.initial_open, self.sample_gates = float(initial_open), bool(sample_gates)
+        self.initial_open, self.sample_gates = float(initial_open), checked_bool("sample_gates", sample_gates)
 
     @property
     def gate_mode(self) -> GateMode:

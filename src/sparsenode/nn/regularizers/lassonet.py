@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from ..._checks import checked_real
 from ..vector_field import VectorField
 from .base import Regularizer, path_product
 
@@ -70,7 +71,7 @@ class LassoNet(Regularizer):
 
     def __init__(self, lam: float, *, hierarchy: float = 10.0) -> None:
         super().__init__(lam)
-        self.hierarchy = float(hierarchy)
+        self.hierarchy = checked_real("hierarchy", hierarchy, positive=True)
 
     def field_options(self) -> dict[str, Any]:
         return {"gates": "none", "skip": True}

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..._checks import checked_bool, checked_real
 from ..layers import GateMode
 from ..vector_field import VectorField
 from .base import Regularizer, mean_path_product
@@ -27,8 +28,8 @@ class PathReg(Regularizer):
         globally and prunes hidden units.
         ``"edge"``: the paper's input-output connection taken literally: no gates in the layers but one gate per
         (output, input) pair, output ``i`` seeing only the inputs its gates let through; the gate term is the
-        mean open probability of these gates and the dependencies are those probabilities (times a fixed input
-        mask, if any).
+        mean open probability of these gates and the dependencies are those probabilities, zero for the edges
+        whose deterministic gate is closed or that a fixed input mask forbids (the fitted field does not use them).
     gate_weight
         Relative weight of the gate term (0.1 as released).
     normalize
@@ -50,7 +51,8 @@ class PathReg(Regularizer):
     ``PathReg(lam, gates="unit", normalize=False, sample_gates=True)`` is the released penalty. Dependencies
     are the path product of the absolute gated weights with deterministic gates (per output, unlike the
     released gate-only product); a closed gate on every path gives an exact zero. With a soft prior
-    (``field.penalty_weights``) both path means are weighted per input-output connection.
+    (``field.penalty_weights``) both path means are weighted per input-output connection; connections an input
+    mask forbids are not penalised.
     """
 
     name = "pathreg"
@@ -71,8 +73,9 @@ class PathReg(Regularizer):
         super().__init__(lam)
         if gates not in ("unit", "weight", "edge"):
             raise ValueError(f"PathReg gates={gates!r} must be 'unit', 'weight' or 'edge'")
-        self.gates, self.gate_weight, self.normalize = gates, float(gate_weight), bool(normalize)
-        self.initial_open, self.sample_gates = float(initial_open), bool(sample_gates)
+        self.gates, self.gate_weight = gates, checked_real("gate_weight", gate_weight)
+        self.normalize = checked_bool("normalize", normalize)
+        self.initial_open, self.sample_gates = float(initial_open), checked_bool("sample_gates", sample_gates)
 
     @property
     def gate_mode(self) -> GateMode:
@@ -80,12 +83,6 @@ class PathReg(Regularizer):
 
     def field_options(self) -> dict[str, Any]:
         return {**super().field_options(), "initial_open": self.initial_open, "edge_gates": self.gates == "edge"}
-
-    @staticmethod
-    def edge_open_probability(field: VectorField) -> torch.Tensor:
-        """Open probability of every edge gate times the field's fixed input mask (if any)."""
-        probability = field.edge_gate.open_probability()
-        return probability if field.input_mask is None else probability * field.input_mask
 
     def gate_matrices(self, field: VectorField) -> list[torch.Tensor]:
         """``Z_l`` as ``(out_l, in_l)`` matrices: the current solve's gates when they are sampled, else the
@@ -95,10 +92,10 @@ class PathReg(Regularizer):
         return [layer.gate_matrix(layer.gate.open_probability()) for layer in field.layers]
 
     def penalty(self, field: VectorField) -> torch.Tensor:
-        weights = field.penalty_weights
+        weights = field.connection_weights
         weight_paths = mean_path_product([layer.weight.abs() for layer in field.layers], weights)
         if self.gates == "edge":
-            open_edges = self.edge_open_probability(field)
+            open_edges = field.edge_gate.open_probability()
             gate_paths = (open_edges if weights is None else open_edges * weights).mean()
             return self.lam * (weight_paths + self.gate_weight * gate_paths)
         matrices = self.gate_matrices(field)
@@ -109,8 +106,11 @@ class PathReg(Regularizer):
 
     @torch.no_grad()
     def dependencies(self, field: VectorField) -> torch.Tensor:
+        """With edge gates: each edge's open probability where its deterministic gate is open (and the input
+        mask allows it), 0 where the fitted field has no connection; otherwise the path products."""
         if self.gates == "edge":
-            return self.edge_open_probability(field)
+            connected = field.connection_mask(sample=False) > 0
+            return field.edge_gate.open_probability() * connected
         return super().dependencies(field)
 
     def config(self) -> dict[str, Any]:
