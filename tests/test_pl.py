@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+from types import SimpleNamespace
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,12 +14,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from anndata import AnnData
+from anndata import AnnData, read_h5ad
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.transforms import Affine2D, IdentityTransform
+from scipy import sparse
 
+import sparsenode as sn
 from sparsenode._keys import ORIENTATION
 from sparsenode.pl import (
     dependencies,
@@ -27,6 +34,7 @@ from sparsenode.pl import (
     trajectories,
 )
 from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR
+from sparsenode.tl import edges
 
 KEY = "fit"
 FITTED = [f"g{index}" for index in range(6)]
@@ -204,7 +212,7 @@ def test_show_by_default(adata, monkeypatch):
 @pytest.mark.parametrize(
     ("plot", "missing", "hint"),
     [
-        (lambda adata: dependencies(adata, "absent"), "absent", "sn.tl.fit(adata, key_added='absent')"),
+        (lambda adata: dependencies(adata, "absent"), "absent", "sn.tl.fit(adata, time_key=..., key_added='absent')"),
         (lambda adata: network(adata, "absent"), "absent", "sn.tl.fit"),
         (lambda adata: trajectories(adata, "absent"), "absent", "sn.tl.fit"),
         (lambda adata: history(adata, "absent"), "absent", "sn.tl.fit"),
@@ -397,8 +405,10 @@ def test_dependencies_outline_the_reference_edges(adata):
     reference[1, 0] = reference[3, 2] = 1.0  # g1 <- g0, g3 <- g2
     adata.varp["truth"] = reference
     ax = dependencies(adata, KEY, cluster=False, reference="truth", show=False)
-    outlined = ax.collections[-1].get_offsets()
-    assert sorted(map(tuple, np.asarray(outlined).tolist())) == [(0.0, 1.0), (2.0, 3.0)]  # (column, row)
+    outlines = ax.collections[-1]
+    assert outlines.get_transform() == ax.transData
+    centres = [tuple(np.round(path.get_extents().get_points().mean(axis=0), 6)) for path in outlines.get_paths()]
+    assert sorted(centres) == [(0.0, 1.0), (2.0, 3.0)]  # (column, row)
     with pytest.raises(KeyError, match=r"adata.varp\['absent'\]"):
         dependencies(adata, KEY, reference="absent")
 
@@ -409,3 +419,140 @@ def test_plots_refuse_non_unique_var_names_with_the_tools_message(adata: AnnData
     adata.var_names = names
     with pytest.raises(ValueError, match=r"adata\.var_names are not unique.*var_names_make_unique"):
         dependencies(adata, KEY, show=False)
+
+
+@pytest.mark.parametrize("matrix", ["dense", "csr"])
+def test_trajectories_read_a_backed_object_in_any_gene_order(adata_table, tmp_path, matrix):
+    """A matrix opened with backed="r" (h5py) reads columns only in increasing order, each once."""
+    expression = adata_table.X.copy()
+    if matrix == "csr":
+        adata_table.X = sparse.csr_matrix(expression)
+    adata_table.write_h5ad(tmp_path / "fit.h5ad")
+    backed = read_h5ad(tmp_path / "fit.h5ad", backed="r")
+    genes = ["g4", "g1", "g4"]  # not in var order, and one twice
+    axes = trajectories(backed, KEY, genes, lineages=["A"], show=False)
+    backed.file.close()
+    cells = adata_table.obsm["lineages"]["A"].to_numpy()
+    for gene, ax in zip(genes, axes, strict=True):
+        assert ax.get_title() == gene
+        np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 1], expression[cells, FITTED.index(gene)])
+
+
+def test_trajectories_into_the_callers_axes_keep_the_legend_there(adata):
+    fig, axes = plt.subplots(1, 2)
+    for gene, ax in zip(["g0", "g1"], axes, strict=True):
+        trajectories(adata, KEY, gene, ax=ax)
+    assert fig.legends == []  # nothing added to the caller's figure outside the axes it passed
+    assert all([text.get_text() for text in ax.get_legend().get_texts()] == LINEAGES for ax in axes)
+
+
+def _outline_pixels(ax: Axes) -> np.ndarray:
+    """(width, height) in pixels of each reference outline, the last collection drawn into ``ax``."""
+    ax.figure.canvas.draw()
+    outlines = ax.collections[-1]
+    paths, scales = outlines.get_paths(), outlines.get_transforms()  # markers: one path, a scale per item
+    sizes = []
+    for index in range(max(len(paths), len(outlines.get_offsets()))):
+        item = Affine2D(scales[index % len(scales)]) if len(scales) else IdentityTransform()
+        extents = paths[index % len(paths)].get_extents(item + outlines.get_transform())
+        sizes.append((extents.width, extents.height))
+    return np.asarray(sizes)
+
+
+@pytest.mark.parametrize(("n_genes", "ax_size"), [(11, (3.0, 3.0)), (150, None)])
+def test_dependencies_reference_outlines_stay_inside_their_cells(n_genes, ax_size):
+    """In a small ``ax`` or a figure at its 20-inch cap, an outline must not cover the neighbouring cells."""
+    genes = [f"gene{index}" for index in range(n_genes)]
+    adata = AnnData(np.zeros((3, n_genes), dtype=np.float32), var=pd.DataFrame(index=genes))
+    adata.varp[KEY] = np.random.default_rng(0).random((n_genes, n_genes)).astype(np.float32)
+    adata.varp["truth"] = np.zeros((n_genes, n_genes))
+    adata.varp["truth"][5, 6] = adata.varp["truth"][6, 5] = 1.0  # two neighbouring known edges
+    adata.uns[KEY] = {"params": {"genes": np.array(genes), "orientation": ORIENTATION}}
+    ax = None if ax_size is None else plt.subplots(figsize=ax_size)[1]
+    ax = dependencies(adata, KEY, cluster=False, reference="truth", ax=ax, show=False)
+    outlines = _outline_pixels(ax)  # after the layout is done
+    ratio = outlines / np.abs(ax.transData.transform((1, 1)) - ax.transData.transform((0, 0)))
+    assert ratio.shape == (2, 2) and ((ratio > 0.5) & (ratio <= 1)).all()
+
+
+INVALID = {
+    "dependencies_reference": (lambda adata: None, lambda adata, **kwargs: dependencies(
+        adata, KEY, reference="truht", **kwargs), r"`adata\.varp\['truht'\]` not found"),
+    "history_val_mse": (lambda adata: adata.uns[KEY]["history"].pop("val_mse"), lambda adata, **kwargs: history(
+        adata, KEY, **kwargs), r"`adata\.uns\['fit'\]\['history'\]\['val_mse'\]` not found"),
+    "regularization_path_selected_lam": (
+        lambda adata: adata.uns[KEY]["regularization_path"].pop("selected_lam"),
+        lambda adata, **kwargs: regularization_path(adata, KEY, **kwargs),
+        r"`adata\.uns\['fit'\]\['regularization_path'\]\['selected_lam'\]` not found",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INVALID)
+def test_invalid_input_is_refused_before_drawing(adata, case):
+    """No figure is left open and nothing is drawn into the caller's ``ax`` when the input is invalid."""
+    breaks, plot, message = INVALID[case]
+    breaks(adata)
+    with pytest.raises(KeyError) as own_figure:
+        plot(adata, show=False)
+    assert plt.get_fignums() == []
+    fig, ax = plt.subplots()
+    with pytest.raises(KeyError) as callers_ax:
+        plot(adata, ax=ax)
+    assert fig.axes == [ax] and not (ax.images or ax.lines or ax.collections or ax.patches)
+    assert re.search(message, str(own_figure.value)) and re.search(message, str(callers_ax.value))
+
+
+def test_missing_slots_are_named_with_what_to_do(adata):
+    adata.uns["notes"] = {"text": "a user's entry"}
+    for entry in (KEY, "notes"):  # a fit, or anything else, where a perturbation result is expected
+        with pytest.raises(KeyError, match=rf"adata\.uns\['{entry}'\] is not a result of sn\.tl\.perturb \(it lacks "
+                           r"\['effect', 'genes', 'perturbed_genes', 'perturbed_values'\]\); pass the key_added"):
+            perturbation(adata, KEY, perturbation_key=entry)
+    renamed = adata.copy()
+    renamed.obs = renamed.obs.rename(columns={"time": "t"})
+    with pytest.raises(KeyError, match=r"`adata\.obs\['time'\]` not found\. The fit 'fit' took the cells' times from "
+                       r"this column \(time_key; available columns: \['t', 'lineage'\]\)"):
+        trajectories(renamed, KEY)
+    del adata.layers["counts"]
+    with pytest.raises(KeyError, match=r"`adata\.layers\['counts'\]` not found\. The fit 'fit' read its expression "
+                       r"from this layer \(available layers: \[\]\)"):
+        trajectories(adata, KEY)
+
+
+def test_edges_name_a_missing_jacobian_as_the_network_plot_does(adata):
+    adata.uns[KEY].update(model={}, scaling={})  # the entries that make it a fit for the tl tools
+    del adata.varp[f"{KEY}_jacobian"]
+    for tool in (edges, network):
+        with pytest.raises(KeyError, match=r"adata\.varp\['fit_jacobian'\]`? not found.*sn\.tl\.fit\(adata, "):
+            tool(adata, KEY)
+
+
+@pytest.mark.parametrize("tool", ["fit", "regularization_path"])
+def test_the_suggested_call_has_every_required_argument(adata, tool):
+    """The call an error message suggests binds to the tool's signature (``time_key`` is required)."""
+    with pytest.raises(KeyError) as error:
+        if tool == "fit":
+            history(adata, "absent")
+        else:
+            del adata.uns[KEY]["regularization_path"]
+            regularization_path(adata, KEY)
+    call = re.search(rf"`(sn\.tl\.{tool}\(.*?\))`", str(error.value)).group(1)
+    signature = inspect.signature(getattr(sn.tl, tool))
+    bound = []
+    stub = SimpleNamespace(tl=SimpleNamespace(**{tool: lambda *args, **kwargs: bound.append(
+        signature.bind(*args, **kwargs))}))
+    eval(call, {"sn": stub, "adata": adata})  # raises TypeError if a required argument is missing
+    assert bound[0].arguments["key_added"] == ("absent" if tool == "fit" else KEY)
+
+
+def test_perturbation_refuses_the_result_of_another_fit(adata):
+    result = adata.uns[f"{KEY}_perturbation"]
+    result["key"] = "other"  # tl.perturb records the fit it perturbed
+    adata.uns["knockout"] = result
+    for perturbation_key in (None, "knockout"):
+        with pytest.raises(ValueError, match=r"adata\.uns\['(fit_perturbation|knockout)'\] is the perturbation "
+                           r"result of the fit 'other', not of the fit 'fit'; pass key='other'"):
+            perturbation(adata, KEY, perturbation_key=perturbation_key)
+    ax = perturbation(adata, "other", perturbation_key="knockout", show=False)
+    assert "g0" in ax.get_title()

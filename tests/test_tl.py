@@ -320,6 +320,28 @@ def test_refitting_a_key_removes_the_perturbation_result_of_the_replaced_fit(fit
     assert "sparsenode_perturbation" not in adata.uns  # it perturbed g0, which the new fit does not have
 
 
+def test_perturb_never_replaces_the_result_of_another_fit(fitted: ad.AnnData) -> None:
+    adata = fitted.copy()
+    adata.uns["other"] = adata.uns["sparsenode"]  # a second fit
+    adata.varp["other"], adata.varp["other_jacobian"] = adata.varp["sparsenode"], adata.varp["sparsenode_jacobian"]
+    sn.tl.perturb(adata, {"g0": 0.0}, key_added="knockout")
+    with pytest.raises(ValueError, match=r"key_added='knockout': adata\.uns\['knockout'\] holds the perturbation "
+                       r"result of the fit 'sparsenode', not of the fit 'other'; choose another key_added"):
+        sn.tl.perturb(adata, {"g1": 0.0}, key="other", key_added="knockout")
+    assert str(adata.uns["knockout"]["key"]) == "sparsenode" and list(adata.uns["knockout"]["perturbed_genes"]) == ["g0"]
+    sn.tl.perturb(adata, {"g1": 0.0}, key_added="knockout")  # a result of the same fit is replaced
+    assert list(adata.uns["knockout"]["perturbed_genes"]) == ["g1"]
+
+
+def test_perturb_records_its_parameters(fitted: ad.AnnData, tmp_path) -> None:
+    adata = fitted.copy()
+    sn.tl.perturb(adata, {"g0": 0.0, "g2": 1.5}, n_points=7, key_added="knockout")
+    adata.write_h5ad(tmp_path / "perturbed.h5ad")
+    params = ad.read_h5ad(tmp_path / "perturbed.h5ad").uns["knockout"]["params"]
+    assert params["key"] == "sparsenode" and params["n_points"] == 7 and params["version"] == sn.__version__
+    assert json.loads(params["perturbations"]) == {"g0": 0.0, "g2": 1.5}
+
+
 def test_predict_refuses_trajectories_the_fit_did_not_have(fitted: ad.AnnData) -> None:
     adata = fitted.copy()
     adata.obs["lineage"] = adata.obs["lineage"].cat.rename_categories({"b": "new"})

@@ -20,7 +20,8 @@ slot                                            content
 ``uns["sparsenode"]["scaling"]``                ``offset``, ``scale``, ``time_offset``, ``time_scale`` of the fitted
                                                 trajectories (rows in the order of ``params["trajectories"]``)
 ``uns["sparsenode"]["regularization_path"]``    ``tl.regularization_path``: per-λ errors, sparsities, ``selected_lam``
-``uns["sparsenode_perturbation"]``              ``tl.perturb``: baseline and perturbed trajectories, ``effect`` per gene
+``uns["sparsenode_perturbation"]``              ``tl.perturb``: baseline and perturbed trajectories, ``effect`` per gene,
+                                                ``key`` (the fit's) and ``params``
 ``layers["sparsenode_predicted"]``              ``tl.predict``: the model's prediction at every cell
 ==============================================  ===================================================================
 """

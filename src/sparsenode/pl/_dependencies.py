@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
+from matplotlib.collections import PatchCollection
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from scipy.cluster.hierarchy import leaves_list, linkage
 
 from sparsenode._docs import fill_doc
@@ -100,6 +102,10 @@ def dependencies(
     if cluster:
         values = matrix.to_numpy()
         matrix = matrix.iloc[_cluster_order(values), _cluster_order(values.T)]
+    # the reference is read before drawing: a wrong key leaves no figure behind and nothing in ``ax``
+    known = None if reference is None else (
+        _gene_matrix(adata, key, varp_key=reference).loc[matrix.index, matrix.columns].to_numpy() != 0
+    )
 
     # 0.3 inch per gene, at most 20 inches: larger matrices get fewer tick labels instead
     fig, heatmap_ax = _new_axes(ax, figsize=(min(20.0, 2.5 + 0.3 * len(regulators)), min(20.0, 1.5 + 0.3 * len(targets))))
@@ -114,11 +120,14 @@ def dependencies(
     for axis, names, rotation in ((heatmap_ax.xaxis, matrix.columns, 90), (heatmap_ax.yaxis, matrix.index, 0)):
         shown = np.arange(0, len(names), -(-len(names) // MAX_TICK_LABELS))  # every gene up to MAX_TICK_LABELS
         axis.set_ticks(shown, [names[i] for i in shown], rotation=rotation)
-    if reference is not None:
-        known = _gene_matrix(adata, key, varp_key=reference).loc[matrix.index, matrix.columns].to_numpy() != 0
+    if known is not None:
+        # squares of 0.8 cell in data coordinates: each stays inside its own cell at any figure or matrix size
         rows, columns = np.nonzero(known)
-        heatmap_ax.scatter(columns, rows, marker="s", s=(72 * 0.3 * 0.8) ** 2, facecolors="none",
-                           edgecolors="white" if not signed else "black", linewidths=1.2)
+        outlines = [Rectangle((column - 0.4, row - 0.4), 0.8, 0.8)
+                    for row, column in zip(rows, columns, strict=True)]
+        heatmap_ax.add_collection(PatchCollection(outlines, facecolors="none", linewidths=1.2,
+                                                  edgecolors="white" if not signed else "black"),
+                                  autolim=False)
     heatmap_ax.set_xlabel("regulator")
     heatmap_ax.set_ylabel("target")
     heatmap_ax.set_title(f"{key}: target ← regulator" + (" (signed)" if signed else "")

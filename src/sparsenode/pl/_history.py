@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sparsenode._docs import fill_doc
-from sparsenode.pl._utils import _finish, _get_fit_entry, _new_axes
+from sparsenode.pl._utils import _finish, _fit_instruction, _get_fit_entry, _new_axes, _require
 
 
 @fill_doc
@@ -42,14 +42,17 @@ def history(
     {plot_returns}
     """
     record = _get_fit_entry(adata, key, "history")
-    epoch = np.asarray(record["epoch"])
     curves = {"loss": "training loss", "mse": "training MSE", "val_mse": "validation MSE"}
+    where, instruction = f"adata.uns[{key!r}]['history']", _fit_instruction(key)
+    # every entry is read before drawing: a missing one leaves no figure behind
+    epoch = np.asarray(_require(record, "epoch", where=where, instruction=instruction))
+    series = {label: np.asarray(_require(record, name, where=where, instruction=instruction), dtype=float)
+              for name, label in curves.items()}
 
     # a fit continued on other data (tl.fit: transport pairs, then trajectories) is drawn stage by stage
     stage = np.asarray(record["stage"]) if "stage" in record else np.zeros(len(epoch), dtype=int)
     fig, history_ax = _new_axes(ax)
-    for color, (name, label) in enumerate(curves.items()):
-        values = np.asarray(record[name], dtype=float)
+    for color, (label, values) in enumerate(series.items()):
         if np.isnan(values).all():
             continue
         for number, current in enumerate(np.unique(stage)):

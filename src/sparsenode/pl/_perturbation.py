@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
@@ -11,6 +13,9 @@ from sparsenode._checks import check_positive_int
 from sparsenode._docs import fill_doc
 from sparsenode._keys import Keys
 from sparsenode.pl._utils import ACTIVATION_COLOR, REPRESSION_COLOR, _finish, _new_axes, _require
+
+#: The entries of a :func:`sparsenode.tl.perturb` result that the plot reads.
+RESULT_ENTRIES = frozenset({"genes", "effect", "perturbed_genes", "perturbed_values"})
 
 
 @fill_doc
@@ -36,7 +41,7 @@ def perturbation(
     adata
         Annotated data matrix with a result of :func:`sparsenode.tl.perturb` in ``adata.uns``.
     key
-        The ``key_added`` of the fit.
+        The ``key_added`` of the fit that was perturbed (a result of another fit is refused).
     n_top
         Number of genes to show.
     perturbation_key
@@ -50,15 +55,32 @@ def perturbation(
     Returns
     -------
     {plot_returns}
+
+    Raises
+    ------
+    KeyError
+        If there is no result under ``perturbation_key`` or the entry there is not a result of
+        :func:`sparsenode.tl.perturb`.
+    ValueError
+        If the result records another fit than ``key``.
     """
     check_positive_int("n_top", n_top)
+    result_key = Keys(key).perturbation if perturbation_key is None else perturbation_key
     result = _require(
         adata.uns,
-        Keys(key).perturbation if perturbation_key is None else perturbation_key,
+        result_key,
         where="adata.uns",
-        instruction=f"Run `sn.tl.perturb` on the fit {key!r} (`sn.tl.fit(adata, key_added={key!r})`) first, or "
-        "pass the key_added of sn.tl.perturb as perturbation_key.",
+        instruction=f"Run `sn.tl.perturb(adata, {{gene: value}}, key={key!r})` on the fit {key!r} first, or pass the "
+        "key_added of sn.tl.perturb as perturbation_key.",
     )
+    missing = sorted(RESULT_ENTRIES - set(result)) if isinstance(result, Mapping) else sorted(RESULT_ENTRIES)
+    if missing:
+        raise KeyError(f"adata.uns[{result_key!r}] is not a result of sn.tl.perturb (it lacks {missing}); pass the "
+                       "key_added of sn.tl.perturb as perturbation_key.")
+    perturbed_fit = str(result.get("key", key))  # tl.perturb records its fit; a result without one is taken as is
+    if perturbed_fit != key:
+        raise ValueError(f"adata.uns[{result_key!r}] is the perturbation result of the fit {perturbed_fit!r}, not of "
+                         f"the fit {key!r}; pass key={perturbed_fit!r} to plot it.")
     genes = np.asarray(result["genes"]).astype(str)
     effect = np.asarray(result["effect"], dtype=float)
     clamped = np.isin(genes, np.asarray(result["perturbed_genes"]).astype(str))

@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sparsenode._docs import fill_doc
-from sparsenode.pl._utils import _finish, _get_fit_entry, _new_axes
+from sparsenode.pl._utils import _finish, _get_fit_entry, _new_axes, _require
 
 
 @fill_doc
@@ -40,13 +40,12 @@ def regularization_path(
     -------
     {plot_returns}
     """
-    path = _get_fit_entry(
-        adata,
-        key,
-        "regularization_path",
-        instruction=f"Run `sn.tl.regularization_path(adata, key_added={key!r})` first.",
-    )
-    lam = np.asarray(path["lam"], dtype=float)
+    instruction = (f"Run `sn.tl.regularization_path(adata, time_key=..., key_added={key!r})` first (time_key: the "
+                   "adata.obs column of the cells' times).")
+    path = _get_fit_entry(adata, key, "regularization_path", instruction=instruction)
+    lam, selected = (_require(path, name, where=f"adata.uns[{key!r}]['regularization_path']", instruction=instruction)
+                     for name in ("lam", "selected_lam"))
+    lam, selected = np.asarray(lam, dtype=float), float(selected)
     order = np.argsort(lam)
     error_curves = {"val_mse": "validation MSE", "train_mse": "training MSE"}
     sparsity_curves = {
@@ -63,7 +62,6 @@ def regularization_path(
             if name in path:
                 values = np.asarray(path[name], dtype=float)[order]
                 target_ax.plot(lam[order], values, marker=marker, color=next(colors), label=label)
-    selected = float(path["selected_lam"])
     error_ax.axvline(selected, color="black", linestyle=":", label=f"selected λ = {selected:.3g}")
 
     positive = lam[lam > 0]

@@ -22,6 +22,7 @@ from sparsenode.pl._utils import (
     _get_fit,
     _get_fit_entry,
     _panel_axes,
+    _require,
 )
 
 ALL_CELLS = "all cells"
@@ -52,9 +53,16 @@ def _lineage_membership(adata: AnnData, lineage_key: str | None) -> pd.DataFrame
 def _expression(adata: AnnData, genes: Sequence[str], layer: str | None, key: str) -> np.ndarray:
     """Dense (cells, genes) expression of fitted ``genes`` of fit ``key`` from ``adata.layers[layer]`` or
     ``adata.X``."""
-    matrix = adata.X if layer is None else adata.layers[layer]
-    values = matrix[:, _gene_positions(adata, genes, key)]
-    return values.toarray() if sparse.issparse(values) else np.asarray(values)
+    matrix = adata.X if layer is None else _require(
+        adata.layers, layer, where="adata.layers",
+        instruction=f"The fit {key!r} read its expression from this layer (available layers: "
+        f"{list(adata.layers.keys())}); plot an object that holds it.",
+    )
+    # columns read in increasing order, each once: what the matrix of an object opened with backed="r" allows
+    columns, order = np.unique(_gene_positions(adata, genes, key), return_inverse=True)
+    values = matrix[:, columns]
+    values = values.toarray() if sparse.issparse(values) else np.asarray(values)
+    return values[:, order]
 
 
 @fill_doc
@@ -112,7 +120,11 @@ def trajectories(
         lineages, list(membership.columns), what="lineages"
     )
 
-    time = np.asarray(adata.obs[params["time_key"]], dtype=float)
+    time = np.asarray(_require(
+        adata.obs, params["time_key"], where="adata.obs",
+        instruction=f"The fit {key!r} took the cells' times from this column (time_key; available columns: "
+        f"{list(adata.obs.columns)}); plot an object that holds it.",
+    ), dtype=float)
     expression = _expression(adata, genes, params["layer"], key)
     curve_times = np.asarray(fitted["time"], dtype=float)
     curve_expression = np.asarray(fitted["expression"], dtype=float)
@@ -137,7 +149,12 @@ def trajectories(
         panel.set_xlabel(params["time_key"])
         panel.set_ylabel("expression" if params["layer"] is None else params["layer"])
     if lineage_key is not None:
-        # beside the panels (constrained layout makes room), not over the first panel's cells
-        axes[0].figure.legend(handles=axes[0].get_legend_handles_labels()[0], title=lineage_key, markerscale=2,
-                              frameon=False, fontsize="small", loc="outside right upper")
+        # beside the panels, not over the first panel's cells: in a figure of its own a figure legend (constrained
+        # layout makes room); in the caller's ``ax`` a legend of that axes, leaving the rest of the figure alone
+        legend_kwargs = {"handles": axes[0].get_legend_handles_labels()[0], "title": lineage_key, "markerscale": 2,
+                         "frameon": False, "fontsize": "small"}
+        if ax is None:
+            fig.legend(**legend_kwargs, loc="outside right upper")
+        else:
+            ax.legend(**legend_kwargs, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _finish(fig, axes, ax=ax, show=show, return_fig=return_fig)

@@ -23,8 +23,9 @@ NEUTRAL_COLOR = "#7f7f7f"
 
 
 def _fit_instruction(key: str) -> str:
-    """What to run to create the fit ``key``."""
-    return f"Run `sn.tl.fit(adata, key_added={key!r})` first."
+    """What to run to create the fit ``key`` (a call with every required argument)."""
+    return (f"Run `sn.tl.fit(adata, time_key=..., key_added={key!r})` first (time_key: the adata.obs column of "
+            "the cells' times).")
 
 
 def _require(container: Mapping[str, Any], entry: str, *, where: str, instruction: str) -> Any:

@@ -335,7 +335,7 @@ def recorded_params(
         "orientation": ORIENTATION,
         "genes": np.asarray(trajs.genes),
         "trajectories": np.asarray(trajs.names),
-        "version": _package_version(),
+        "version": package_version(),
     }
 
 
@@ -781,7 +781,7 @@ def fit(
     return adata if copy else None
 
 
-def _package_version() -> str:
+def package_version() -> str:
     from .. import __version__
 
     return __version__

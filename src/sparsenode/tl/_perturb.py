@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._keys import Keys
-from ._fit import N_CURVE_POINTS, check_key, check_writable, is_perturbation, predict_from_start
+from .._uns import to_json
+from ._fit import (
+    N_CURVE_POINTS,
+    check_key,
+    check_writable,
+    is_perturbation,
+    package_version,
+    predict_from_start,
+)
 from ._results import fit_trajectories, fitted_genes, model
 
 if TYPE_CHECKING:
@@ -64,8 +72,8 @@ def perturb(
         Time points per trajectory.
     key_added
         ``adata.uns`` key of the result; default ``f"{key}_perturbation"`` (what
-        :func:`sparsenode.pl.perturbation` reads). An earlier perturbation result under this key is replaced;
-        any other entry (e.g. a fit) is refused.
+        :func:`sparsenode.pl.perturbation` reads). An earlier perturbation result of the same fit under this key
+        is replaced; any other entry (a fit, another fit's perturbation result) is refused.
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -73,7 +81,9 @@ def perturb(
     -------
     ``None`` or a copy, with ``adata.uns[key_added]``: ``key`` (the fit's), ``genes`` (fitted genes), ``perturbed_genes``,
     ``perturbed_values``, ``names`` (trajectories), ``time`` (trajectories x points, input units),
-    ``baseline`` and ``perturbed`` (trajectories x points x genes, input units) and ``effect`` (per gene).
+    ``baseline`` and ``perturbed`` (trajectories x points x genes, input units), ``effect`` (per gene) and
+    ``params``: ``key``, ``perturbations`` (``{gene: value}`` as a JSON string), ``n_points`` and the package
+    ``version``.
     """
     check_writable(adata, copy=copy)
     result_key = Keys(key).perturbation if key_added is None else check_key(key_added).uns
@@ -81,6 +91,10 @@ def perturb(
     if earlier is not None and not is_perturbation(earlier):
         raise ValueError(f"key_added={result_key!r}: adata.uns[{result_key!r}] holds something other than a "
                          "perturbation result (e.g. a fit); choose another key_added")
+    if earlier is not None and not is_perturbation(earlier, key):
+        raise ValueError(f"key_added={result_key!r}: adata.uns[{result_key!r}] holds the perturbation result of the "
+                         f"fit {str(earlier['key'])!r}, not of the fit {key!r}; choose another key_added, or delete "
+                         f"adata.uns[{result_key!r}] first to replace it")
     if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or n_points < 2:
         raise ValueError(f"n_points={n_points!r} must be an integer >= 2")
     genes, _ = fitted_genes(adata, key)
@@ -110,6 +124,8 @@ def perturb(
         "baseline": baseline,
         "perturbed": perturbed,
         "effect": (perturbed - baseline).mean(axis=(0, 1)),
+        "params": {"key": key, "perturbations": to_json({genes[position]: value for position, value in clamp.items()}),
+                   "n_points": int(n_points), "version": package_version()},
     }
     adata = adata.copy() if copy else adata
     adata.uns[result_key] = result

@@ -174,6 +174,9 @@ def edges(adata: AnnData, key: str = "sparsenode", *, n_top: int | None = None, 
         check_positive_int("n_top", n_top)
     genes, positions = fitted_genes(adata, key)
     keys = Keys(key)
+    if keys.jacobian not in adata.varp:
+        raise KeyError(f"adata.varp[{keys.jacobian!r}] not found: the signed mean Jacobian of the fit {key!r}, which "
+                       f"gives each edge its sign; run sn.tl.fit(adata, ..., key_added={key!r}) again")
     weight = dense(adata.varp[keys.dependencies])[np.ix_(positions, positions)]
     jacobian = dense(adata.varp[keys.jacobian])[np.ix_(positions, positions)]
     target, regulator = np.nonzero(weight > 0)
