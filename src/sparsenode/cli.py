@@ -17,7 +17,7 @@ logger = logging.getLogger("sparsenode")
 #: (off by default in ``tl.fit`` for noisy single-cell data) help, and its four realizations start alike and
 #: branch, so training on segments from observed starts helps too: AUROC 0.71 against 0.54 without these
 #: (measured before the per-gene decay existed).
-#: Segments already start from observed states, so no initial-state noise (seeds 0/1, one torch thread: AUROC 0.697/0.737).
+#: Segments already start from observed states, so no initial-state noise (seeds 0/1, one torch thread: AUROC 0.677/0.690).
 #: Its cells are time series of 4 realizations, not snapshots of different cells, so the demo fits them as
 #: trajectories rather than transport pairs.
 DEMO_SETTINGS = {"time_key": "time", "lineage_key": "lineage", "training_data": "trajectories",
