@@ -56,9 +56,8 @@ def test_exhausted_solver_budget_raises_fit_error_with_remedy() -> None:
         model.fit(*decaying_trajectories())
 
 
-@pytest.mark.parametrize(("validation_fraction", "kept"), [(0.0, "the last parameters"),
-                                                        (0.3, "the best parameters by validation MSE")])
-def test_keyboard_interrupt_says_which_parameters_are_kept(monkeypatch, caplog, validation_fraction, kept) -> None:
+def interrupt_after_three_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the fourth optimisation step raise ``KeyboardInterrupt``, as Ctrl-C in a notebook would."""
     step = train._checked_step
     calls = {"n": 0}
 
@@ -69,22 +68,19 @@ def test_keyboard_interrupt_says_which_parameters_are_kept(monkeypatch, caplog, 
         return step(*args, **kwargs)
 
     monkeypatch.setattr(train, "_checked_step", interrupted_step)
+
+
+@pytest.mark.parametrize(("validation_fraction", "kept"), [(0.0, "the last parameters"),
+                                                        (0.3, "the best parameters by validation MSE")])
+def test_keyboard_interrupt_says_which_parameters_are_kept(monkeypatch, caplog, validation_fraction, kept) -> None:
+    interrupt_after_three_steps(monkeypatch)
     with caplog.at_level("WARNING", logger="sparsenode"):
         sn.SparseNODE(epochs=20, validation_fraction=validation_fraction, **TINY).fit(*decaying_trajectories())
     assert f"fitting interrupted after 3 epochs; keeping {kept}" in caplog.text
 
 
 def test_keyboard_interrupt_during_tl_fit_writes_every_slot(monkeypatch) -> None:
-    step = train._checked_step
-    calls = {"n": 0}
-
-    def interrupted_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise KeyboardInterrupt
-        return step(*args, **kwargs)
-
-    monkeypatch.setattr(train, "_checked_step", interrupted_step)
+    interrupt_after_three_steps(monkeypatch)
     adata = tiny_adata()
     sn.tl.fit(adata, time_key="time", lineage_key="lineage", epochs=50, **TINY)
     assert {"sparsenode", "sparsenode_jacobian"} <= set(adata.varp)
