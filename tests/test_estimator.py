@@ -654,15 +654,24 @@ def test_warm_start_differentiates_whole_trajectories_not_segments(linear: tuple
         torch.testing.assert_close(data.derivatives, seen[0].derivatives, rtol=0, atol=0)
 
 
-def test_order_2_refuses_initial_frames_at_one_time(linear: tuple) -> None:
-    """Two first frames at the same time give no velocity (it was silently 0)."""
+def test_order_2_velocity_needs_frames_at_two_times(linear: tuple) -> None:
+    """First frames at one time give no velocity (it was silently 0): the line extends to the first frame at a
+    later time (several cells per sampling time); frames that all share one time are refused."""
     X, t, _ = linear
+    model = SparseNODE(order=2, initial_points=2, **TINY).fit(X, t)
+    frames, frame_times = X[:, :3], np.array([t[0], t[0], t[2]])
+    assert model.initial_frames_for(frame_times) == 3 and model.initial_frames_for(t) == 2
+    slope, intercept = np.polynomial.polynomial.polyfit(frame_times - t[0], frames.transpose(1, 0, 2).reshape(3, -1),
+                                                        1)[::-1]
+    shape = (len(X), X.shape[2])
+    np.testing.assert_allclose(
+        model.predict(frames, t, frame_times=frame_times),
+        model.predict(intercept.reshape(shape), t, v0=slope.reshape(shape)), rtol=1e-4, atol=1e-5)
     repeated = np.array(t, dtype=float)
     repeated[1] = repeated[0]
-    with pytest.raises(ValueError, match="fewer than 2 values at distinct times among its first 2 observations"):
-        SparseNODE(order=2, **TINY).fit(X, repeated)
-    model = SparseNODE(order=2, **TINY).fit(X, t)
-    with pytest.raises(ValueError, match="fewer than 2 values at distinct times"):
+    SparseNODE(order=2, initial_points=2, **TINY).fit(X, repeated)  # fitted from the line through 3 frames
+    with pytest.raises(ValueError, match="x0 row 0, feature 0 has fewer than 2 values at distinct times.*give x0 "
+                       "frames in which every feature has values at 2 or more distinct times"):
         model.predict(X[:, :2], repeated)
 
 

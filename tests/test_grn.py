@@ -312,6 +312,12 @@ def test_gene_arguments_share_one_reading() -> None:
     np.testing.assert_array_equal(gene_selection(adata, "tf", genes, name="regulators"), by_name)
     np.testing.assert_array_equal(gene_selection(adata, adata.var["tf"].to_numpy(), genes, name="regulators"),
                                   by_name)
+    np.testing.assert_array_equal(gene_selection(adata, {"Pu.1", "Gata1"}, genes, name="regulators"), by_name)
+    with pytest.raises(ValueError, match="regulators as a boolean mask has missing values"):
+        gene_selection(adata, adata.var["tf"].astype("boolean").where(adata.var_names != "Fog1"), genes,
+                       name="regulators")
+    with pytest.raises(TypeError, match=r"regulators holds values that are not gene names \(\[0, 1\]\)"):
+        gene_selection(adata, pd.Series([0, 1], dtype=object), genes, name="regulators")
     for argument in ("genes", "regulators"):
         with pytest.raises(TypeError, match=rf"{argument} holds numbers"):
             sn.tl.fit(adata.copy(), time_key="time", **{argument: [0, 1]}, **TINY)

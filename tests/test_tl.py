@@ -432,3 +432,17 @@ def test_score_on_a_gene_subset_accepts_full_and_fitted_arrays(fitted_subset: ad
     full[np.ix_(positions, positions)] = reference
     assert sn.tl.score(fitted_subset, "custom", reference=reference)["auroc"] == pytest.approx(1.0)
     assert sn.tl.score(fitted_subset, "custom", reference=full)["auroc"] == pytest.approx(1.0)
+
+
+def test_order_2_on_real_time_points_and_bootstrap_replicates() -> None:
+    """Several cells at the first time (real time points) or a replicate that draws one start twice: the
+    order-2 line reaches the first later time instead of failing."""
+    adata = make_adata()
+    adata.obs["day"] = np.round(adata.obs["time"] * 3)  # 4 sampling days, several cells each
+    tiny = {"hidden": (8,), "epochs": 2, "warm_start_epochs": 3, "progress": False}
+    sn.tl.fit(adata, time_key="day", lineage_key="lineage", training_data="trajectories", order=2,
+              initial_points=3, **tiny)
+    assert np.isfinite(adata.uns["sparsenode"]["fitted"]["expression"]).all()
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", training_data="trajectories", order=2,
+              initial_points=2, n_models=4, key_added="bootstrap", **tiny)
+    assert "bootstrap_stability" in adata.varp

@@ -266,7 +266,8 @@ class SparseNODE(BaseEstimator):
         does), not from their segment's, so the validation error measures whole-trajectory forecasts.
     initial_points
         The initial state is the mean of each trajectory's first ``initial_points`` observations (order 2: a
-        line fitted through the first ``max(2, initial_points)`` gives position and velocity).
+        line fitted through the first ``max(2, initial_points)`` gives position and velocity; when these share
+        one time, the line extends to the first observation at a later time).
     initial_noise
         Standard deviation of Gaussian noise added to the initial states at every trajectory-fitting step, in
         units of each feature's standard deviation (0: none). Trains the field to bring nearby starts back onto
@@ -820,9 +821,10 @@ class SparseNODE(BaseEstimator):
         states = self._initial_state_estimates(scaled, shifted)
         complete = np.isfinite(states).all(axis=1)
         if not complete.all():
-            logger.warning("%d of %d segments (segment_points=%d) start where a feature is missing in all of their "
-                           "first %d observation(s); they are left out", int((~complete).sum()), len(scaled),
-                           self.segment_points, self.n_initial_frames)
+            cause = ("a feature is missing in all of their first %d observation(s)" if self._order == 1 else
+                     "a feature has no 2 values at distinct times among their first %d observations")
+            logger.warning("%d of %d segments (segment_points=%d) start where " + cause + "; they are left out",
+                           int((~complete).sum()), len(scaled), self.segment_points, self.n_initial_frames)
             scaled = [x for x, keep in zip(scaled, complete, strict=True) if keep]
             shifted = [times for times, keep in zip(shifted, complete, strict=True) if keep]
         return scaled, shifted, states[complete].astype(np.float32)
@@ -837,24 +839,30 @@ class SparseNODE(BaseEstimator):
                 return np.where(observed, first, 0.0).sum(axis=1) / observed.sum(axis=1)
         return np.stack([self._position_and_velocity(x, times) for x, times in zip(scaled, shifted, strict=True)])
 
-    def _initial_states(self, scaled: list[np.ndarray], shifted: list[np.ndarray]) -> np.ndarray:
-        """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations, or an error
-        that says which observations are missing."""
+    def _initial_states(self, scaled: list[np.ndarray], shifted: list[np.ndarray], *, frames: bool = False
+                        ) -> np.ndarray:
+        """Initial ODE states ``(n_traj, order * d)`` from each trajectory's first observations (``frames``:
+        ``predict``'s ``x0`` frames), or an error that says which observations are missing."""
         states = self._initial_state_estimates(scaled, shifted)
         missing = ~np.isfinite(states)
         if missing.any():
             trajectory, column = np.argwhere(missing)[0]
             feature = column % self.n_features_in_
-            observed_later = bool(np.isfinite(scaled[trajectory][self.n_initial_frames :, feature]).any())
-            remedy = "increase initial_points or fill the gap" if observed_later else (
-                "the feature is never observed later in it either; fill it in or leave the trajectory out")
             if self._order == 1:
                 what = f"is NaN in all of its first {self.n_initial_frames} observation(s)"
             else:
                 what = (f"has fewer than 2 values at distinct times among its first {self.n_initial_frames} "
                         "observations (order 2 fits a line through them for the initial velocity)")
-            raise ValueError(f"an initial state has a missing value: in trajectory {trajectory}, feature {feature} "
-                             f"{what} ({int(missing.any(axis=1).sum())} trajectories affected); {remedy}")
+            if frames:
+                remedy = ("give x0 frames in which every feature has values at 2 or more distinct times (t or "
+                          "frame_times)" if self._order == 2 else "give x0 frames in which every feature has a value")
+            elif np.isfinite(scaled[trajectory][self.n_initial_frames :, feature]).any():
+                remedy = "increase initial_points or fill the gap"
+            else:
+                remedy = "the feature is never observed later in it either; fill it in or leave the trajectory out"
+            where = "x0 row" if frames else "trajectory"
+            raise ValueError(f"an initial state has a missing value: in {where} {trajectory}, feature {feature} "
+                             f"{what} ({int(missing.any(axis=1).sum())} affected); {remedy}")
         return states.astype(np.float32)
 
     def _first_rows(self, x: np.ndarray) -> np.ndarray:
@@ -865,19 +873,20 @@ class SparseNODE(BaseEstimator):
         return rows
 
     def _position_and_velocity(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """Least-squares line through the first ``max(2, initial_points)`` points: value and slope at t=0."""
-        n = self.n_initial_frames
+        """Least-squares line through the first ``max(2, initial_points)`` points, extended to the first point at
+        a later time when they all share one time (several cells per sampling time, repeated bootstrap draws):
+        value and slope at t=0 (NaN where a feature has no 2 observations at distinct times)."""
+        n = self.initial_frames_for(times)
         values, times = x[:n], times[:n, None].astype(np.float64)
         observed = np.isfinite(values)
         count = observed.sum(axis=0)
         t_mean = (times * observed).sum(axis=0) / np.maximum(count, 1)
         x_mean = np.where(observed, values, 0.0).sum(axis=0) / np.maximum(count, 1)
         centred_t = np.where(observed, times - t_mean, 0.0)
-        slope = (centred_t * np.where(observed, values - x_mean, 0.0)).sum(axis=0) / np.maximum(
-            (centred_t**2).sum(axis=0), 1e-12
-        )
+        spread = (centred_t**2).sum(axis=0)
+        slope = (centred_t * np.where(observed, values - x_mean, 0.0)).sum(axis=0) / np.maximum(spread, 1e-12)
         # a slope needs two observations at distinct times (equal times would give a zero velocity)
-        slope = np.where((count >= 2) & ((centred_t**2).sum(axis=0) > 0), slope, np.nan)
+        slope = np.where((count >= 2) & (spread > 0), slope, np.nan)
         return np.concatenate([x_mean - slope * t_mean, slope])
 
     def _batch(self, X: ArrayLike, t: ArrayLike, *, device: torch.device, name: str = "X") -> TrajectoryBatch:
@@ -980,7 +989,8 @@ class SparseNODE(BaseEstimator):
             if self._order == 2 and x0.shape[1] < 2:
                 raise ValueError(f"order=2 estimates position and velocity from at least 2 frames; x0 has "
                                  f"{x0.shape[1]} (pass (n_traj, k >= 2, d) frames, or states with v0)")
-            initial = self._initial_states([self._scale_values(x) for x in x0], self._frame_times(x0, times, frame_times))
+            initial = self._initial_states([self._scale_values(x) for x in x0], self._frame_times(x0, times, frame_times),
+                                           frames=True)
         else:
             if not np.all(np.isfinite(x0)):
                 raise ValueError(f"x0 holds NaN or infinite values (trajectories {np.flatnonzero(~np.isfinite(x0).all(1))[:10].tolist()}); "
@@ -1012,9 +1022,30 @@ class SparseNODE(BaseEstimator):
 
     @property
     def n_initial_frames(self) -> int:
-        """Observed frames an initial state is estimated from: ``initial_points`` (order 2: at least 2)."""
+        """Observed frames an initial state is estimated from: ``initial_points`` (order 2: at least 2, and more
+        when those share one time: up to the first frame at a later time)."""
         initial_points = int(self._fitted("initial_points"))
         return initial_points if self._order == 1 else max(2, initial_points)
+
+    def initial_frames_for(self, times: ArrayLike) -> int:
+        """How many of a trajectory's first frames, at ``times``, its initial state is estimated from:
+        :attr:`n_initial_frames`, for order 2 extended to the first frame at a later time when those share one
+        time (a velocity needs two times).
+
+        Parameters
+        ----------
+        times
+            The trajectory's (non-decreasing) times.
+
+        Returns
+        -------
+        The number of frames.
+        """
+        times = np.asarray(times)
+        if self._order == 1:
+            return self.n_initial_frames
+        later = np.flatnonzero(times != times[0])
+        return max(self.n_initial_frames, int(later[0]) + 1) if later.size else self.n_initial_frames
 
     def _frame_times(self, frames: np.ndarray, times: list[np.ndarray], frame_times: ArrayLike | None
                      ) -> list[np.ndarray]:

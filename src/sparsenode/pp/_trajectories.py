@@ -494,8 +494,8 @@ def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.
     adata
         The annotated data.
     selection
-        Gene names (kept in the given order), a boolean mask over ``adata.var_names`` or the
-        name of a boolean ``adata.var`` column.
+        Gene names (kept in the given order; a set in ``var_names`` order), a boolean mask over
+        ``adata.var_names`` (array, list or pandas Series) or the name of a boolean ``adata.var`` column.
     name
         The argument's name, for error messages.
 
@@ -508,9 +508,9 @@ def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.
     KeyError
         A string that is not an ``adata.var`` column, or names not in ``adata.var_names``.
     TypeError
-        Numbers (positions are not accepted: they change when genes are subset).
+        Numbers or other non-names (positions are not accepted: they change when genes are subset).
     ValueError
-        An empty list, a mask of the wrong length or a non-boolean column.
+        An empty list, a mask of the wrong length or with missing values, or a non-boolean column.
     """
     if isinstance(selection, str):
         if selection not in adata.var.columns:
@@ -520,6 +520,14 @@ def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.
             )
             raise KeyError(msg)
         return np.flatnonzero(boolean_var_column(adata, selection, argument=name))
+    if isinstance(selection, set | frozenset):  # no order of its own: var order, then names not in var_names
+        known = adata.var_names[adata.var_names.isin(list(selection))]
+        selection = [*known, *sorted(selection - set(known), key=str)]
+    if isinstance(selection, pd.Series | pd.Index) and pd.api.types.is_bool_dtype(selection.dtype):
+        if selection.isna().any():
+            msg = f"{name} as a boolean mask has missing values; fill them (e.g. .fillna(False)) first."
+            raise ValueError(msg)
+        selection = selection.to_numpy(dtype=bool)
     requested = np.asarray(selection)
     if requested.size == 0:
         msg = (
@@ -532,10 +540,12 @@ def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.
             msg = f"{name} as a boolean mask has shape {requested.shape}; expected ({adata.n_vars},) = n_vars."
             raise ValueError(msg)
         return np.flatnonzero(requested)
-    if np.issubdtype(requested.dtype, np.number):
+    numbers = np.issubdtype(requested.dtype, np.number)
+    if numbers or (requested.dtype == object and not all(isinstance(value, str) for value in requested.ravel())):
         msg = (
-            f"{name} holds numbers ({requested.ravel()[:MAX_LISTED].tolist()}); pass gene names, a boolean mask of "
-            "adata.var_names or a boolean adata.var column."
+            f"{name} holds {'numbers' if numbers else 'values that are not gene names'} "
+            f"({requested.ravel()[:MAX_LISTED].tolist()}); pass gene names, a boolean mask of adata.var_names or a "
+            "boolean adata.var column."
         )
         raise TypeError(msg)
     return _positions_of_names(adata.var_names, pd.Index(requested.ravel().astype(str)), name=name)

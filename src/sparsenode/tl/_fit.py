@@ -90,7 +90,7 @@ def predict_from_start(model: SparseNODE, values: np.ndarray, times: np.ndarray,
                        clamp: dict[int, float] | None = None) -> np.ndarray:
     """``(len(grid), d)`` prediction over ``grid`` (starting at ``times[0]``) from the initial state the fit
     estimates from a trajectory's first observed points ``values`` at ``times`` (scaled units)."""
-    frames = model.n_initial_frames
+    frames = model.initial_frames_for(times)
     return model.predict(values[None, :frames], grid, frame_times=times[:frames], clamp=clamp)[0]
 
 
@@ -643,7 +643,8 @@ def fit(
         only target; BEELINE mean AUPRC 0.64 with 0.1 against 0.86 with 0), else 0.1.
     initial_points
         The initial state of a trajectory is the mean of its first ``initial_points`` points (order 2: a line
-        through at least 2 gives position and velocity). Transport pairs always start at their cell.
+        through at least 2 at distinct times gives position and velocity; with several cells at the first time
+        the line reaches the first later one). Transport pairs always start at their cell.
     key_added
         Key under which results are stored (see Returns). An earlier fit under this key is replaced, together
         with its perturbation result and prediction under their default keys (``uns[f"{key_added}_perturbation"]``,
