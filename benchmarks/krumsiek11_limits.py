@@ -28,7 +28,7 @@ is its posterior inclusion weight under BIC (``n log MSE + complexity log n``) o
 ``|Pearson|``
     Absolute correlation of expression.
 ``sparsenode ...``
-    ``sn.tl.fit`` with its defaults, with one cell per transport bin (``transport_bins=159``: the pairs are
+    ``sn.tl.fit`` with its defaults, with one cell per transport bin (``transport_bins=160``: the pairs are
     consecutive steps), and with the settings of ``sparsenode demo`` (trajectories).
 
 ``... exact rates`` rows separate noise from identifiability: the same searches, and the vector field of
@@ -37,7 +37,7 @@ network = |mean Jacobian| over the cells), given the simulator's noise-free rate
 (scanpy's own ``GRNsim.Xdiff_hill``) instead of the noisy steps between them (the dynamic noise per step is
 about 4 times the rates' spread). The field is fitted to the pairs ``(x, x + EXACT_PAIR_STEPS * rate(x))``.
 
-Run from the repository root (about 4.5 minutes on 2 cores)::
+Run from the repository root (about 3.5 minutes on 2 cores)::
 
     python benchmarks/krumsiek11_limits.py [--max-parents 2 3 4] [--hill-max-parents 2]
 """
@@ -226,7 +226,7 @@ def main() -> None:
     keys = {"time_key": "time", "lineage_key": "lineage"}
     for name, settings in (("sparsenode tl.fit defaults", keys),
                            ("sparsenode tl.fit, one cell per bin",
-                            {**keys, "transport_bins": STEPS - 1, "transport_max_pairs": None}),
+                            {**keys, "transport_bins": STEPS, "transport_max_pairs": None}),
                            ("sparsenode demo settings", DEMO_SETTINGS)):
         fitted = adata.copy()
         start = time.perf_counter()
