@@ -283,7 +283,7 @@ def test_tl_fit_takes_a_prior_edge_table_and_a_var_column(caplog) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"regulators": ["NotAGene"]}, KeyError, r"regulators: 1 requested genes not found.*NotAGene"),
+        ({"regulators": ["NotAGene"]}, ValueError, r"regulators= contains none of the fitted genes"),
         ({"regulators": "missing_column"}, KeyError, "not a column of adata.var"),
         ({"prior": "missing"}, KeyError, "prior 'missing' is not in adata.varp"),
         ({"prior": pd.DataFrame({"a": [1]})}, KeyError, "a prior DataFrame needs columns"),
@@ -299,9 +299,9 @@ def test_tl_fit_rejects_bad_network_arguments(kwargs, error, match) -> None:
     assert "sparsenode" not in adata.uns
 
 
-def test_gene_arguments_share_one_reading() -> None:
-    """regulators= reads names, masks and var columns as genes= does; a name listed twice (common in TF lists) is
-    the same set, while genes= refuses it (its order sets the fitted genes)."""
+def test_gene_arguments_share_one_reading(caplog) -> None:
+    """regulators= reads names, masks and var columns as genes= does; a name listed twice or one the data lack
+    (common in TF lists) leaves the same set, while genes= refuses both (its order sets the fitted genes)."""
     from sparsenode.tl._prior import gene_selection
 
     adata = sn.datasets.krumsiek11()
@@ -310,6 +310,12 @@ def test_gene_arguments_share_one_reading() -> None:
     by_name = gene_selection(adata, ["Gata1", "Pu.1", "Gata1"], genes, name="regulators")
     np.testing.assert_array_equal(by_name, adata.var["tf"].to_numpy())
     np.testing.assert_array_equal(gene_selection(adata, "tf", genes, name="regulators"), by_name)
+    with caplog.at_level("WARNING", logger="sparsenode"):
+        np.testing.assert_array_equal(gene_selection(adata, ["Gata1", "Pu.1", "GATA1"], genes, name="regulators"),
+                                      by_name)
+    assert "regulators: 1 of the 3 genes are not in adata.var_names and are ignored: ['GATA1']" in caplog.text
+    with pytest.raises(KeyError, match=r"genes: 1 requested genes not found in adata\.var_names: \['GATA1'\]"):
+        sn.tl.fit(adata.copy(), time_key="time", genes=["Gata1", "GATA1"], **TINY)
     np.testing.assert_array_equal(gene_selection(adata, adata.var["tf"].to_numpy(), genes, name="regulators"),
                                   by_name)
     np.testing.assert_array_equal(gene_selection(adata, {"Pu.1", "Gata1"}, genes, name="regulators"), by_name)

@@ -381,6 +381,13 @@ ERROR_CASES = [
     ),
     pytest.param(set_obs("t", ["x"] * 12), {}, TypeError, "numeric", id="time-not-numeric"),
     pytest.param(set_obs("t", pd.Categorical(np.arange(12))), {}, TypeError, "astype", id="time-categorical"),
+    pytest.param(set_obs("t", pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(12), unit="D")), {}, TypeError,
+                 r"holds dates or durations.*\(adata\.obs\['t'\] - adata\.obs\['t'\]\.min\(\)\) / pd\.Timedelta",
+                 id="time-dates"),
+    pytest.param(set_obs("t", pd.to_timedelta(np.arange(12), unit="h")), {}, TypeError,
+                 r"adata\.obs\['days'\] = adata\.obs\['t'\] / pd\.Timedelta\(days=1\)", id="time-durations"),
+    pytest.param(set_obsm("fate", lambda adata: np.full((adata.n_obs, 2), 0.5)), {"lineage_key": "fate"}, TypeError,
+                 r"got ndarray of float64; fate probabilities.*adata\.obsm\['fate'\] > 0\.5", id="fate-probabilities"),
     pytest.param(
         set_obs("t", np.r_[np.nan, np.arange(11.0)]),
         {},

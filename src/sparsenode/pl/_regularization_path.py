@@ -23,7 +23,8 @@ def regularization_path(
     """Plot prediction error and sparsity against the penalty strength λ.
 
     Validation (and training) MSE are drawn on the left axis and feature, weight (and, when
-    known, spurious-feature) sparsity on a twin right axis, against λ on a logarithmic x axis.
+    known, spurious-feature) sparsity on a twin right axis, against λ on a logarithmic x axis
+    (symmetric-logarithmic when the grid holds λ = 0).
     The selected λ is marked by a vertical line.
 
     Parameters

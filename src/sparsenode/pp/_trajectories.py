@@ -486,7 +486,9 @@ def _gene_positions(adata: AnnData, genes: Sequence[str] | npt.ArrayLike | None)
     return positions
 
 
-def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.ndarray:
+def selected_gene_positions(
+    adata: AnnData, selection: Any, *, name: str, missing: Literal["raise", "ignore"] = "raise"
+) -> np.ndarray:
     """Positions in ``adata.var_names`` of a user's gene selection, the one reading of every gene argument.
 
     Parameters
@@ -498,6 +500,9 @@ def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.
         ``adata.var_names`` (array, list or pandas Series) or the name of a boolean ``adata.var`` column.
     name
         The argument's name, for error messages.
+    missing
+        Names not in ``adata.var_names``: ``"raise"`` a :class:`KeyError`, or ``"ignore"`` them with a warning
+        (gene sets from databases, such as transcription-factor lists, name genes a data set lacks).
 
     Returns
     -------
@@ -506,7 +511,7 @@ def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.
     Raises
     ------
     KeyError
-        A string that is not an ``adata.var`` column, or names not in ``adata.var_names``.
+        A string that is not an ``adata.var`` column, or names not in ``adata.var_names`` (``missing="raise"``).
     TypeError
         Numbers or other non-names (positions are not accepted: they change when genes are subset).
     ValueError
@@ -548,7 +553,7 @@ def selected_gene_positions(adata: AnnData, selection: Any, *, name: str) -> np.
             "boolean adata.var column."
         )
         raise TypeError(msg)
-    return _positions_of_names(adata.var_names, pd.Index(requested.ravel().astype(str)), name=name)
+    return _positions_of_names(adata.var_names, pd.Index(requested.ravel().astype(str)), name=name, missing=missing)
 
 
 def boolean_var_column(adata: AnnData, column: str, *, argument: str) -> np.ndarray:
@@ -561,11 +566,16 @@ def boolean_var_column(adata: AnnData, column: str, *, argument: str) -> np.ndar
     return values.to_numpy(dtype=bool)
 
 
-def _positions_of_names(var_names: pd.Index, requested: pd.Index, *, name: str) -> np.ndarray:
-    missing = requested[~requested.isin(var_names)].unique()
-    if missing.size:
-        msg = f"{name}: {missing.size} requested genes not found in adata.var_names: {_listed(missing)}."
+def _positions_of_names(var_names: pd.Index, requested: pd.Index, *, name: str,
+                        missing: Literal["raise", "ignore"] = "raise") -> np.ndarray:
+    absent = requested[~requested.isin(var_names)].unique()
+    if absent.size and missing == "raise":
+        msg = f"{name}: {absent.size} requested genes not found in adata.var_names: {_listed(absent)}."
         raise KeyError(msg)
+    if absent.size:
+        logger.warning("%s: %d of the %d genes are not in adata.var_names and are ignored: %s", name, absent.size,
+                       requested.unique().size, _listed(absent))
+        requested = requested[requested.isin(var_names)]
     return var_names.get_indexer_for(requested)
 
 
@@ -574,6 +584,15 @@ def _time_values(adata: AnnData, time_key: str) -> np.ndarray:
         msg = f"time_key {time_key!r} not found in adata.obs; available columns: {list(adata.obs.columns)}."
         raise KeyError(msg)
     column = adata.obs[time_key]
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+        elapsed = f"adata.obs[{time_key!r}]"
+        if pd.api.types.is_datetime64_any_dtype(column):
+            elapsed = f"({elapsed} - {elapsed}.min())"
+        msg = (
+            f"adata.obs[{time_key!r}] holds dates or durations ({column.dtype}); time must be a number in a unit "
+            f"of your choice, e.g. days: adata.obs['days'] = {elapsed} / pd.Timedelta(days=1), then time_key='days'."
+        )
+        raise TypeError(msg)
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         msg = (
             f"adata.obs[{time_key!r}] has dtype {column.dtype}; time must be numeric "
@@ -612,7 +631,11 @@ def _lineage_membership(adata: AnnData, lineage_key: str | None) -> tuple[list[s
     else:
         msg = (
             f"adata.obsm[{lineage_key!r}] must be a boolean cells x lineages table (a DataFrame of bool "
-            f"columns or a 2-D numpy bool array), got {type(table).__name__}; convert it with .astype(bool)."
+            f"columns or a 2-D numpy bool array), got {type(table).__name__}"
+            + (f" of {np.asarray(table).dtype}" if hasattr(table, "shape") else "")
+            + "; fate probabilities (CellRank, Palantir) must be turned into memberships first, e.g. "
+            f"adata.obsm[{lineage_key!r}] > 0.5 (a cell may be in several lineages), not .astype(bool), which "
+            "puts every cell with a non-zero probability in the lineage."
         )
         raise TypeError(msg)
     empty = [name for name, count in zip(names, membership.sum(axis=0), strict=True) if count == 0]

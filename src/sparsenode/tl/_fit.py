@@ -593,8 +593,9 @@ def fit(
         noisy starts (trajectories) a larger λ may be needed for zeros on many genes; see
         :func:`~sparsenode.tl.regularization_path`.
     regulators
-        Genes allowed as regulators (e.g. transcription factors): gene names, a boolean mask over
-        ``var_names`` or the name of a boolean ``adata.var`` column. Other genes can only influence themselves
+        Genes allowed as regulators (e.g. transcription factors): gene names (names not in ``var_names``, as
+        in a database's TF list, are ignored with a warning), a boolean mask over ``var_names`` or the name of a
+        boolean ``adata.var`` column. Other genes can only influence themselves
         (self-dependence, e.g. decay, is always allowed). ``None``: every fitted gene.
     prior
         Prior network: a ``varp`` key, a DataFrame of edges (``regulator``/``target`` columns, as

@@ -21,13 +21,14 @@ logger = logging.getLogger(__name__)
 def gene_selection(adata: AnnData, selection: Any, genes: list[str], *, name: str) -> np.ndarray | None:
     """A user's gene set as a boolean mask over the fitted ``genes`` (``None`` stays ``None``).
 
-    ``selection``: gene names, a boolean mask over ``adata.var_names``, or the name of a boolean ``adata.var``
-    column; ``name`` is the argument's name in error messages.
+    ``selection``: gene names (names not in ``adata.var_names`` are ignored with a warning, as gene lists from
+    databases name genes a data set lacks), a boolean mask over ``adata.var_names``, or the name of a boolean
+    ``adata.var`` column; ``name`` is the argument's name in messages.
     """
     if selection is None:
         return None
     mask = np.zeros(adata.n_vars, dtype=bool)
-    mask[selected_gene_positions(adata, selection, name=name)] = True
+    mask[selected_gene_positions(adata, selection, name=name, missing="ignore")] = True
     return mask[gene_positions(adata, genes)]
 
 

@@ -41,13 +41,15 @@ def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
     if keys.uns not in adata.uns or keys.dependencies not in adata.varp:
         raise KeyError(
             f"no sparsenode fit under key {key!r} (adata.uns[{key!r}] / adata.varp[{key!r}] missing); "
-            f"run sn.tl.fit(adata, ..., key_added={key!r}) first"
+            f"run sn.tl.fit(adata, ..., key_added={key!r}) first (after anndata.concat, pass merge='first' and "
+            "uns_merge='first' to keep the first object's fit)"
         )
     results = adata.uns[keys.uns]
     if not is_fit(results):
         missing = sorted(FIT_ENTRIES - set(results)) if isinstance(results, Mapping) else sorted(FIT_ENTRIES)
         raise KeyError(f"adata.uns[{key!r}] is not a sparsenode fit (it lacks {missing}); "
-                       f"run sn.tl.fit(adata, ..., key_added={key!r}) first")
+                       f"run sn.tl.fit(adata, ..., key_added={key!r}) first (after anndata.concat, pass merge='first' and "
+            "uns_merge='first' to keep the first object's fit)")
     return results
 
 
