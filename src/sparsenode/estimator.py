@@ -272,8 +272,9 @@ class SparseNODE(BaseEstimator):
         Standard deviation of Gaussian noise added to the initial states at every trajectory-fitting step, in
         units of each feature's standard deviation (0: none). Trains the field to bring nearby starts back onto
         the observed trajectories, so predictions from other initial states (another donor, a perturbed cell)
-        generalise better: on the hematopoiesis protocol 0.3 to 1.0 lowered the held-out-donor MSE from
-        0.0423-0.0452 to 0.0411-0.0415 over 3 seeds (``benchmarks/hematopoiesis_speed.py``).
+        generalise better: on the hematopoiesis protocol, before per-gene decay existed, 0.3 to 1.0 lowered the
+        held-out-donor MSE from 0.0423-0.0452 to 0.0411-0.0415 over 3 seeds (``benchmarks/hematopoiesis_speed.py``;
+        with decay, trajectories alone at 0.5: 0.0380).
     resample_gates
         ``"solve"`` (fast): gate noise is drawn once per solve; ``"evaluation"``: redrawn at every evaluation of
         the field, as the released PathReg code does (for comparisons).
@@ -423,6 +424,11 @@ class SparseNODE(BaseEstimator):
     def set_params(self, **params: Any) -> SparseNODE:
         """Set constructor arguments (scikit-learn's estimator interface); invalid values are refused and leave
         the estimator unchanged.
+
+        Parameters
+        ----------
+        **params
+            Constructor arguments by name (see the class's Parameters), e.g. ``lam=0.3``.
 
         Returns
         -------

@@ -7,6 +7,11 @@ checked against known checksums. The first two are folders laid out like the cac
 ``pathreg/``, ``beeline/`` and ``mocap/``; nothing is downloaded into them.
 
 Every network is stored in ``varp["reference"]`` with row = target gene, column = regulator.
+
+Constants: ``BEELINE_SYNTHETIC``, the names of BEELINE's six synthetic networks (``"dyn-LI"`` ...);
+``PUBLISHED_METRICS``, the metrics of :func:`beeline_published_scores` (``"AUPRC"``, ``"AUROC"``);
+``DONOR_CODES`` and ``LINEAGE_PREFIXES``, the hematopoiesis donors and lineages with their codes in the file
+names; ``DATA_DIR_ENV``, the name of the environment variable above.
 """
 
 from ._beeline import BEELINE_SYNTHETIC, PUBLISHED_METRICS, beeline, beeline_published_scores
