@@ -7,12 +7,24 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .._checks import is_real
 
 #: Sinkhorn iterations per pair of bins (log domain; plenty for the relative epsilon used here).
 SINKHORN_ITERATIONS = 100
+
+
+def log_sum_exp(values: np.ndarray, axis: int) -> np.ndarray:
+    """``log(sum(exp(values), axis))`` of finite values, stably: the maximum is shifted out and the rest summed
+    with ``log1p``, the scheme (and the result, bit for bit) of :func:`scipy.special.logsumexp`, without its
+    per-call overhead, which dominated the Sinkhorn loop on small data sets (three ``tl.fit`` on krumsiek11:
+    6.6 of 19.5 s)."""
+    maximum = values.max(axis=axis, keepdims=True)
+    at_maximum = values == maximum
+    count = at_maximum.sum(axis=axis, keepdims=True, dtype=values.dtype)
+    rest = np.exp(np.where(at_maximum, -np.inf, values) - maximum).sum(axis=axis, keepdims=True)
+    rest = np.where(rest == 0, rest, rest / count)
+    return (np.log1p(rest) + np.log(count) + maximum).squeeze(axis)
 
 
 def sinkhorn_plan(cost: np.ndarray, epsilon: float, n_iterations: int = SINKHORN_ITERATIONS) -> np.ndarray:
@@ -35,8 +47,8 @@ def sinkhorn_plan(cost: np.ndarray, epsilon: float, n_iterations: int = SINKHORN
     kernel = -cost / epsilon
     f, g = np.zeros(n), np.zeros(m)
     for _ in range(n_iterations):
-        f = -np.log(n) - logsumexp(kernel + g[None, :], axis=1)
-        g = -np.log(m) - logsumexp(kernel + f[:, None], axis=0)
+        f = -np.log(n) - log_sum_exp(kernel + g[None, :], axis=1)
+        g = -np.log(m) - log_sum_exp(kernel + f[:, None], axis=0)
     return np.exp(kernel + f[:, None] + g[None, :])
 
 
