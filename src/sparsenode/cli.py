@@ -110,7 +110,9 @@ def _fit(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``sparsenode`` argument parser."""
     parser = argparse.ArgumentParser(prog="sparsenode", description=__doc__.replace("``", ""))
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no log messages below warnings (warnings and the summary still print)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar and no log messages below warnings (warnings and the summary still "
+                             "print)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('sparsenode')}")
     quiet = argparse.ArgumentParser(add_help=False)  # -q also after the subcommand, not overriding one before it
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="as sparsenode -q")

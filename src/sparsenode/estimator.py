@@ -141,8 +141,8 @@ def available_device(device: str) -> str:
     """``device`` when this machine has it, else ``"cpu"`` with a warning (a model fitted on a GPU is used on a
     machine without one)."""
     try:
-        torch.empty(0, device=resolve_device(device))
-    except (RuntimeError, AssertionError, ValueError, TypeError):
+        usable_device(device)
+    except ValueError:
         logger.warning("the model was fitted with device=%r, which this machine does not have; it is loaded on "
                        "the CPU (device='cpu')", device)
         return "cpu"
@@ -854,15 +854,16 @@ class SparseNODE(BaseEstimator):
         if missing.any():
             trajectory, column = np.argwhere(missing)[0]
             feature = column % self.n_features_in_
+            window = self.initial_frames_for(shifted[trajectory])
             if self._order == 1:
-                what = f"is NaN in all of its first {self.n_initial_frames} observation(s)"
+                what = f"is NaN in all of its first {window} observation(s)"
             else:
-                what = (f"has fewer than 2 values at distinct times among its first {self.n_initial_frames} "
+                what = (f"has fewer than 2 values at distinct times among its first {window} "
                         "observations (order 2 fits a line through them for the initial velocity)")
             if frames:
                 remedy = ("give x0 frames in which every feature has values at 2 or more distinct times (t or "
                           "frame_times)" if self._order == 2 else "give x0 frames in which every feature has a value")
-            elif np.isfinite(scaled[trajectory][self.n_initial_frames :, feature]).any():
+            elif np.isfinite(scaled[trajectory][window:, feature]).any():
                 remedy = "increase initial_points or fill the gap"
             else:
                 remedy = "the feature is never observed later in it either; fill it in or leave the trajectory out"
@@ -1028,8 +1029,8 @@ class SparseNODE(BaseEstimator):
 
     @property
     def n_initial_frames(self) -> int:
-        """Observed frames an initial state is estimated from: ``initial_points`` (order 2: at least 2, and more
-        when those share one time: up to the first frame at a later time)."""
+        """Observed frames an initial state is estimated from: ``initial_points`` (order 2: at least 2; a
+        trajectory whose first frames share one time uses more, see :meth:`initial_frames_for`)."""
         initial_points = int(self._fitted("initial_points"))
         return initial_points if self._order == 1 else max(2, initial_points)
 

@@ -43,8 +43,8 @@ def _get_fit(adata: AnnData, key: str) -> Mapping[str, Any]:
     missing += [] if Keys(key).dependencies in adata.varp else [f"adata.varp[{Keys(key).dependencies!r}]"]
     if missing:
         raise KeyError(f"the fit {key!r} is incomplete ({', '.join(missing)} missing), e.g. after anndata.concat, "
-                       "which keeps only what is equal in all objects (anndata.concat(..., merge='first', uns_merge='first') keeps "
-                       "the first object's fit: varp and uns). "
+                       "which keeps only what is equal in all objects (anndata.concat(..., merge='first', "
+                       "uns_merge='first') keeps the first object's fit: varp and uns). "
                        + _fit_instruction(key))
     return fit
 

@@ -193,9 +193,9 @@ def regularization_path(
         The initial state of a trajectory is the mean of its first ``initial_points`` points.
     allowed_regulators
         Genes that may regulate others (e.g. transcription factors): gene names (names not in ``var_names`` are
-        ignored with a warning), a boolean mask over ``var_names``, or the name of a boolean ``adata.var`` column (``"is_tf"``). Adds the spurious-feature
-        sparsity (:func:`sparsenode.metrics.spurious_feature_sparsity`: share of zero dependencies on the
-        other fitted genes) to the path. This only measures; it does not constrain the fits.
+        ignored with a warning), a boolean mask over ``var_names``, or the name of a boolean ``adata.var`` column
+        (``"is_tf"``). Adds the spurious-feature sparsity (:func:`sparsenode.metrics.spurious_feature_sparsity`:
+        share of zero dependencies on the other fitted genes) to the path. This only measures; it does not constrain the fits.
     regulators, prior
         Constraints of every fit, as in :func:`sparsenode.tl.fit`.
     selection

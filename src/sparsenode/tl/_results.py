@@ -38,18 +38,15 @@ logger = logging.getLogger(__name__)
 def fit_results(adata: AnnData, key: str) -> dict[str, Any]:
     """``adata.uns[key]`` of a fit, or a :class:`KeyError` that says how to create it."""
     keys = Keys(key)
+    refit = (f"run sn.tl.fit(adata, ..., key_added={key!r}) first (after anndata.concat, pass merge='first' and "
+             "uns_merge='first' to keep the first object's fit)")
     if keys.uns not in adata.uns or keys.dependencies not in adata.varp:
-        raise KeyError(
-            f"no sparsenode fit under key {key!r} (adata.uns[{key!r}] / adata.varp[{key!r}] missing); "
-            f"run sn.tl.fit(adata, ..., key_added={key!r}) first (after anndata.concat, pass merge='first' and "
-            "uns_merge='first' to keep the first object's fit)"
-        )
+        raise KeyError(f"no sparsenode fit under key {key!r} (adata.uns[{key!r}] / adata.varp[{key!r}] missing); "
+                       f"{refit}")
     results = adata.uns[keys.uns]
     if not is_fit(results):
         missing = sorted(FIT_ENTRIES - set(results)) if isinstance(results, Mapping) else sorted(FIT_ENTRIES)
-        raise KeyError(f"adata.uns[{key!r}] is not a sparsenode fit (it lacks {missing}); "
-                       f"run sn.tl.fit(adata, ..., key_added={key!r}) first (after anndata.concat, pass merge='first' and "
-            "uns_merge='first' to keep the first object's fit)")
+        raise KeyError(f"adata.uns[{key!r}] is not a sparsenode fit (it lacks {missing}); {refit}")
     return results
 
 
