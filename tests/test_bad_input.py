@@ -542,7 +542,7 @@ def test_model_files_missing_corrupted_truncated_or_newer(estimator: sn.SparseNO
         sn.SparseNODE.load(path)
 
     path.write_bytes(b"this is not a model" * 50)
-    with pytest.raises(ModelFormatError, match=r"not a readable sparsenode model file"):
+    with pytest.raises(ModelFormatError, match=r"model\.npz' is not a sparsenode model file"):
         sn.SparseNODE.load(path)
 
     corrupted = bytearray(good)
@@ -678,6 +678,36 @@ def test_model_files_that_are_not_sparsenode_models_raise_model_format_errors(es
             _rewrite_config(path, change)
         with pytest.raises(ModelFormatError, match=match):
             sn.SparseNODE.load(path)
+
+
+def test_loading_a_file_that_is_not_a_model_names_the_file_and_never_suggests_unpickling(
+    estimator: sn.SparseNODE, tmp_path
+) -> None:
+    """numpy reads a file that is neither .npz nor .npy as a pickle and suggests allow_pickle=; the message
+    says instead what the file is not, and for an AnnData file how to get the model of a fit stored in it."""
+    ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_h5ad(tmp_path / "cells.h5ad")
+    (tmp_path / "figure.png").write_bytes(np.random.default_rng(0).bytes(200))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "cells.zarr").mkdir()
+    expected = {
+        "cells.h5ad": r"sn\.tl\.model\(anndata\.read_h5ad\('.*cells\.h5ad'\)\)",
+        "cells.zarr": r"sn\.tl\.model\(anndata\.read_zarr\('.*cells\.zarr'\)\)",
+        "figure.png": r"figure\.png' is not a sparsenode model file \(the \.npz written by SparseNODE\.save\)$",
+        "empty.npz": r"empty\.npz' is not a sparsenode model file",
+    }
+    for name, match in expected.items():
+        with pytest.raises(ModelFormatError, match=match) as error:
+            sn.SparseNODE.load(tmp_path / name)
+        assert "pickle" not in str(error.value), name
+    # real pickled content in a model file is still refused
+    path = tmp_path / "model.npz"
+    estimator.save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {entry: archive[entry] for entry in archive.files}
+    arrays["__config__"] = np.array([{"format_version": 1}], dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFormatError, match=r"model\.npz.*pickled objects, which are refused"):
+        sn.SparseNODE.load(path)
 
 
 def test_a_model_fitted_on_a_missing_device_loads_on_the_cpu(estimator: sn.SparseNODE, tmp_path, caplog) -> None:

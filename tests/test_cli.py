@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import sparsenode as sn
 from sparsenode.cli import main
+from sparsenode.nn import FitError
 
 #: CPU seconds (all threads) the demo (default settings, krumsiek11) may use; CPU time, unlike wall time,
 #: barely grows when other processes compete for the cores (a guard against hangs, not a benchmark).
@@ -135,3 +137,41 @@ def test_fit_with_invalid_options_exits_with_a_message(tmp_path, extra: list[str
     with pytest.raises(SystemExit, match=match):
         main(["fit", "--quiet", str(source), "--out", str(target), *extra])
     assert not target.exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", "1.5", "one"])
+@pytest.mark.parametrize("command", ["demo", "fit"])
+def test_a_seed_that_is_not_a_non_negative_integer_is_a_usage_error(tmp_path, capsys, command: str,
+                                                                    seed: str) -> None:
+    out = tmp_path / "new" / ("demo" if command == "demo" else "out.h5ad")
+    source = tmp_path / "in.h5ad"
+    arguments = ["--out", str(out)] if command == "demo" else [str(source), "--time-key", "t", "--out", str(out)]
+    with pytest.raises(SystemExit) as error:
+        main([command, *arguments, "--seed", seed])
+    assert error.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message == f"sparsenode {command}: error: argument --seed: {seed!r} is not an integer >= 0, such as 0 or 42"
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (ValueError("seed=3 is bad"), "sparsenode demo: seed=3 is bad"),
+        (KeyError("time_key 'time' is not in adata.obs"), "sparsenode demo: time_key 'time' is not in adata.obs"),
+        (FitError("the solver diverged"), "sparsenode demo: the solver diverged"),
+    ],
+    ids=["ValueError", "KeyError", "FitError"],
+)
+def test_demo_reports_a_failed_fit_in_one_line_and_leaves_no_folder(tmp_path, monkeypatch, error: Exception,
+                                                                    message: str) -> None:
+    def fail(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(sn.datasets, "krumsiek11", lambda: ad.AnnData(np.ones((3, 2), dtype=np.float32)))
+    monkeypatch.setattr(sn.tl, "fit", fail)
+    out = tmp_path / "new" / "demo"
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--quiet", "--out", str(out)])
+    assert exit_.value.code == message  # a string code: printed to stderr, exit status 1
+    assert not (tmp_path / "new").exists()

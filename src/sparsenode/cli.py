@@ -24,6 +24,32 @@ DEMO_SETTINGS = {"time_key": "time", "lineage_key": "lineage", "training_data": 
                  "warm_start_epochs": 500, "time_unit": "rate", "segment_points": 40, "initial_noise": 0.0}
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse ``type``: the text as an integer >= 0 (for ``--seed``), else a usage error naming it."""
+    try:
+        value: int | None = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0, such as 0 or 42")
+    return value
+
+
+def _fit_errors() -> tuple[type[Exception], ...]:
+    """Errors of ``sn.tl.fit`` that a command reports as a one-line message, not a traceback: invalid input or
+    arguments, and a fit that fails (:class:`~sparsenode.nn.train.FitError`)."""
+    from sparsenode.nn import FitError
+
+    return KeyError, TypeError, ValueError, FitError
+
+
+def _command_error(command: str, error: Exception) -> SystemExit:
+    """The exit (status 1) of ``sparsenode command`` for one of :func:`_fit_errors`: its message on one line (a
+    :class:`KeyError`'s without the quotes ``str`` adds)."""
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    return SystemExit(f"sparsenode {command}: {message}")
+
+
 def _demo(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -35,13 +61,19 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"sparsenode demo: --out {args.out!r} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     adata = sn.datasets.krumsiek11()
-    sn.tl.fit(adata, **DEMO_SETTINGS, seed=args.seed, progress=not args.quiet)
+    try:
+        sn.tl.fit(adata, **DEMO_SETTINGS, seed=args.seed, progress=not args.quiet)
+    except _fit_errors() as error:
+        raise _command_error("demo", error) from error
     sn.tl.predict(adata)
     fit_seconds = time.perf_counter() - start
-    adata.write_h5ad(out / "krumsiek11.h5ad")
+    try:  # the folder is made only now, so that a failed fit leaves none behind
+        out.mkdir(parents=True, exist_ok=True)
+        adata.write_h5ad(out / "krumsiek11.h5ad")
+    except OSError as error:
+        raise SystemExit(f"sparsenode demo: cannot write to --out {args.out!r} ({error})") from error
     figures = {
         "dependencies": sn.pl.dependencies(adata, return_fig=True),
         "network": sn.pl.network(adata, n_top=20, return_fig=True),
@@ -94,9 +126,8 @@ def _fit(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             **options,
         )
-    except (KeyError, TypeError, ValueError, sn.nn.FitError) as error:  # a message, not a traceback
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        raise SystemExit(f"sparsenode fit: {message}") from error
+    except _fit_errors() as error:
+        raise _command_error("fit", error) from error
     try:
         adata.write_h5ad(args.out)
     except OSError as error:
@@ -122,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[quiet], help="fit the built-in krumsiek11 network, write .h5ad and figures"
     )
     demo.add_argument("--out", default="sparsenode-demo", help="output folder (default: sparsenode-demo)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=non_negative_int, default=0, help="random seed, an integer >= 0 (default: 0)")
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser("fit", parents=[quiet], help="fit on an .h5ad file and write the result")
@@ -138,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, default=None,
                      help="epochs of the first stage (the transport pairs in the default training data)")
     fit.add_argument("--key-added", default="sparsenode")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    fit.add_argument("--seed", type=non_negative_int, default=0, help="random seed, an integer >= 0 (default: 0)")
     fit.add_argument("--out", required=True, help="output .h5ad")
     fit.set_defaults(run=_fit)
     return parser

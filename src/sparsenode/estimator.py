@@ -8,7 +8,7 @@ import logging
 import numbers
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from typing import Any
 
@@ -20,7 +20,14 @@ from . import io
 from ._checks import check_positive_int, is_real
 from .nn.regularizers import Regularizer, make_regularizer
 from .nn.solve import SolverOptions, TrajectoryBatch, masked_mse, predict_observations
-from .nn.train import DerivativeData, TrainingOptions, VelocityData, fit_trajectories, warm_start
+from .nn.train import (
+    HISTORY_KEYS,
+    DerivativeData,
+    TrainingOptions,
+    VelocityData,
+    fit_trajectories,
+    warm_start,
+)
 from .nn.vector_field import VectorField
 
 logger = logging.getLogger(__name__)
@@ -212,6 +219,37 @@ def continued_history(earlier: dict[str, np.ndarray], later: dict[str, np.ndarra
     return joined
 
 
+@contextmanager
+def float32_default() -> Iterator[None]:
+    """Create tensors as float32 by default inside the context (restoring the caller's default after it)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _check_stored_units(model: SparseNODE) -> None:
+    """Refuse stored units and history that no fit writes (ValueError/KeyError, reported as a corrupted file):
+    scaling of the wrong shape, non-positive or non-finite scales, missing per-epoch records."""
+    d = model.n_features_in_
+    if model.feature_mean_.shape != (d,) or model.feature_std_.shape != (d,):
+        raise ValueError(f"the feature scaling has shapes {model.feature_mean_.shape} and "
+                         f"{model.feature_std_.shape}, not ({d},) (n_features_in)")
+    if not (np.isfinite(model.feature_mean_).all() and np.isfinite(model.feature_std_).all()
+            and (model.feature_std_ > 0).all()):
+        raise ValueError("the feature scaling holds non-finite values or scales <= 0")
+    if not (np.isfinite(model.time_scale_) and model.time_scale_ > 0):
+        raise ValueError(f"time_scale={model.time_scale_} is not a finite number > 0")
+    missing = [name for name in HISTORY_KEYS if name not in model.history_]
+    if missing:
+        raise KeyError(f"the history lacks {missing}")
+
+
+#: Optional buffers of the vector field that constrain its connections (prior knowledge, regulators).
+CONNECTION_BUFFERS = ("input_mask", "penalty_weights")
+
 #: Parameters that define the vector field's architecture and units; ``fit(init_model=)`` needs them equal.
 ARCHITECTURE_PARAMS = ("hidden", "order", "activation", "decay", "regularization", "regularization_options",
                        "standardize")
@@ -314,10 +352,18 @@ class SparseNODE(BaseEstimator):
         Per-epoch arrays ``epoch``, ``loss``, ``mse``, ``penalty``, ``velocity`` (the velocity term; NaN without
         ``velocity``), ``val_mse`` (internal, standardised units: the criterion of early stopping); after a
         continued fit (``fit(init_model=)``) also ``stage``: 0 for the first fit's epochs, 1 for the next, ….
+    training_mse_
+        Mean squared error in input units of the returned model on the training trajectories, predicted from
+        their first observations as :meth:`mse` does, over the points used for training (without the points
+        held out by ``validation_fraction``).
     validation_mse_
         Mean squared error in input units (as :meth:`mse`, so comparable with it) of the returned model on
         the validation data (the held-out points of ``validation_fraction`` or ``fit``'s ``validation``
         trajectories); NaN without validation data.
+    interrupted_
+        Whether a ``KeyboardInterrupt`` (Ctrl-C, or stopping a notebook cell) ended the last fit's training
+        early; the fit then returns with the parameters described in ``fit_trajectories`` (the best by
+        validation MSE, else the last ones) and ``history_`` holds the epochs run.
     n_features_in_
         Number of features ``d``.
     time_scale_
@@ -521,10 +567,12 @@ class SparseNODE(BaseEstimator):
         self, n_features: int, regularizer: Regularizer, connections: dict[str, np.ndarray | None] | None = None
     ) -> VectorField:
         """A freshly initialised vector field with this estimator's architecture and the regularizer's gates;
-        ``connections``: its ``input_mask`` and ``penalty_weights``."""
-        return VectorField(n_features, hidden=self._architecture()["hidden"], order=self.order, activation=self.activation,
-                           resample_gates=self.resample_gates, decay=self.decay, **regularizer.field_options(),
-                           **(connections or {}))
+        ``connections``: its ``input_mask`` and ``penalty_weights``. Its parameters are float32, as the data
+        are, whatever torch's default dtype (``torch.set_default_dtype``)."""
+        with float32_default():
+            return VectorField(n_features, hidden=self._architecture()["hidden"], order=self.order,
+                               activation=self.activation, resample_gates=self.resample_gates, decay=self.decay,
+                               **regularizer.field_options(), **(connections or {}))
 
     def _connections(
         self, n_features: int, regulators: ArrayLike | None, prior: ArrayLike | None, regularizer: Regularizer
@@ -657,8 +705,10 @@ class SparseNODE(BaseEstimator):
         elif held_out is not None:
             validation_batch = TrajectoryBatch.from_arrays([self._scale_values(x) for x in held_out_values], shifted,
                                                            initial_states, device=device)
-        # the warm start differentiates the whole trajectories (segments overlap and would repeat their points)
+        # the warm start differentiates the whole trajectories (segments overlap and would repeat their points);
+        # the training error is measured on them as the validation error is, from the same initial states
         whole_trajectories = scaled, shifted
+        training_batch = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
         if self.segment_points is not None:
             scaled, shifted, initial_states = self._segments_with_initial_states(scaled, shifted)
         train = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
@@ -677,12 +727,13 @@ class SparseNODE(BaseEstimator):
                 warm_start(self.field_, self.regularizer_, derivatives, options)
             elif warm_start_epochs:
                 logger.warning("no trajectory has 2 distinct time points without missing values; no warm start")
-            self.history_ = fit_trajectories(
+            self.history_, self.interrupted_ = fit_trajectories(
                 self.field_, self.regularizer_, train, self.solver_, options, validation=validation_batch,
                 velocity=velocity_data, generator=rng,
             )
         if init_model is not None:
             self.history_ = continued_history(init_model.history_, self.history_)
+        self.training_mse_ = self._mse(training_batch)
         self.validation_mse_ = float("nan") if validation_batch is None else self._mse(validation_batch)
         logger.info("fitted %s on %d trajectories, %d features", self.regularization, len(values),
                     self.n_features_in_)
@@ -993,12 +1044,18 @@ class SparseNODE(BaseEstimator):
                 raise ValueError(f"t for trajectory {k} must be a non-empty, finite, non-decreasing 1-d array")
         shifted = [self._scale_time(times_k) for times_k in times]
         if x0.ndim == 3:
+            if v0 is not None:
+                raise ValueError("v0 is for x0 given as states (n_traj, d); with frames (n_traj, k, d) the initial "
+                                 "velocity is estimated from them: pass one or the other")
             if self._order == 2 and x0.shape[1] < 2:
                 raise ValueError(f"order=2 estimates position and velocity from at least 2 frames; x0 has "
                                  f"{x0.shape[1]} (pass (n_traj, k >= 2, d) frames, or states with v0)")
             initial = self._initial_states([self._scale_values(x) for x in x0], self._frame_times(x0, times, frame_times),
                                            frames=True)
         else:
+            if frame_times is not None:
+                raise ValueError("frame_times are the times of frames in x0 (n_traj, k, d); x0 holds states "
+                                 f"{x0.shape}, which start at t[0]: leave frame_times out")
             if not np.all(np.isfinite(x0)):
                 raise ValueError(f"x0 holds NaN or infinite values (trajectories {np.flatnonzero(~np.isfinite(x0).all(1))[:10].tolist()}); "
                                  "initial states must be complete")
@@ -1263,7 +1320,10 @@ class SparseNODE(BaseEstimator):
             "n_features_in": int(self.n_features_in_),
             "time_scale": self.time_scale_,
             "step_size": self.solver_.step_size,
+            "training_mse": None if np.isnan(self.training_mse_) else self.training_mse_,
             "validation_mse": None if np.isnan(self.validation_mse_) else self.validation_mse_,
+            "interrupted": self.interrupted_,
+            "connections": sorted(name for name in CONNECTION_BUFFERS if name in self.field_.state_dict()),
         }
         arrays = {f"weights.{name}": value.detach().cpu().numpy() for name, value in self.field_.state_dict().items()}
         arrays |= {"scaling.feature_mean": self.feature_mean_, "scaling.feature_std": self.feature_std_}
@@ -1287,20 +1347,26 @@ class SparseNODE(BaseEstimator):
         try:
             model = cls(**{**config["params"], "hidden": tuple(config["params"]["hidden"]),
                            "device": available_device(config["params"].get("device", "auto"))})
-            model.fitted_params_ = model.get_params()
+            model.fitted_params_ = copy.deepcopy(model.get_params())  # edits of the params do not reach the fit
             model.n_features_in_ = int(config["n_features_in"])
             model.time_scale_ = float(config["time_scale"])
-            model.validation_mse_ = float("nan") if config.get("validation_mse") is None else float(config["validation_mse"])
+            model.training_mse_, model.validation_mse_ = (
+                float("nan") if config.get(name) is None else float(config[name])
+                for name in ("training_mse", "validation_mse"))
+            model.interrupted_ = bool(config.get("interrupted", False))
             model.feature_mean_ = np.asarray(arrays["scaling.feature_mean"], dtype=np.float64)
             model.feature_std_ = np.asarray(arrays["scaling.feature_std"], dtype=np.float64)
-            if model.feature_mean_.shape != (model.n_features_in_,) or model.feature_std_.shape != (model.n_features_in_,):
-                raise ValueError(f"the feature scaling has shapes {model.feature_mean_.shape} and "
-                                 f"{model.feature_std_.shape}, not ({model.n_features_in_},) (n_features_in)")
             model.history_ = {k.removeprefix("history."): v for k, v in arrays.items() if k.startswith("history.")}
+            _check_stored_units(model)
             model.solver_ = SolverOptions(model.solver, float(config["step_size"]), model.rtol, model.atol,
                                           model.max_steps)
             model.regularizer_ = model._make_regularizer()
-            connections = {name: arrays.get(f"weights.{name}") for name in ("input_mask", "penalty_weights")}
+            # files of this version written before "connections" was recorded hold whichever buffers they have
+            recorded = config.get("connections", [name for name in CONNECTION_BUFFERS if f"weights.{name}" in arrays])
+            missing = [name for name in recorded if f"weights.{name}" not in arrays]
+            if missing:
+                raise KeyError(f"the fit had {missing} (regulators or a prior), which the file lacks")
+            connections = {name: arrays.get(f"weights.{name}") for name in CONNECTION_BUFFERS}
             with torch.random.fork_rng(devices=[]):  # its initial weights are replaced by the stored ones
                 model.field_ = model._new_field(model.n_features_in_, model.regularizer_, connections)
             state = {k.removeprefix("weights."): torch.as_tensor(v) for k, v in arrays.items() if k.startswith("weights.")}
@@ -1336,5 +1402,8 @@ class SparseNODE(BaseEstimator):
         return cls.from_state(*io.read_model(path))
 
     def __repr__(self) -> str:
-        fitted = "fitted" if hasattr(self, "field_") else "not fitted"
-        return f"SparseNODE(regularization={self.regularization!r}, lam={self.lam!r}, order={self.order}, {fitted})"
+        if not hasattr(self, "field_"):
+            return f"SparseNODE(regularization={self.regularization!r}, lam={self.lam!r}, order={self.order}, not fitted)"
+        shown = ", ".join(f"{name}={self._fitted(name)!r}" for name in ("regularization", "lam", "order"))
+        changed = any(self._fitted(name) != getattr(self, name) for name in self._param_names())
+        return f"SparseNODE({shown}, fitted{'; set_params changes apply at the next fit' if changed else ''})"

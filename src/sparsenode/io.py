@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,10 @@ from ._uns import to_json
 #: Version of the model format written by this package; readers refuse newer ones.
 FORMAT_VERSION = 1
 _CONFIG_ENTRY = "__config__"
+#: How files that numpy can read begin: a zip archive (``.npz``, also empty) or a single ``.npy`` array.
+_NUMPY_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")
+#: AnnData file suffixes, with the anndata function that reads them (a fit's model is stored inside).
+_ANNDATA_READERS = {".h5ad": "read_h5ad", ".h5": "read_h5ad", ".zarr": "read_zarr"}
 
 
 class ModelFormatError(ValueError):
@@ -53,12 +58,16 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.nd
     ------
     FileNotFoundError
         When ``path`` does not exist.
+    OSError
+        When ``path`` cannot be opened, e.g. for lack of permission.
     ModelFormatError
-        When the file is not a sparsenode model, is truncated or corrupted, holds pickled objects, or has a
-        newer format version.
+        When the file is not a sparsenode model (e.g. an ``.h5ad`` file or a folder), is truncated or corrupted,
+        holds pickled objects, or has a newer format version.
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
+    if not _starts_like_numpy(path):
+        raise _not_a_model(path)
     try:
         archive = np.load(path, allow_pickle=False)
         if isinstance(archive, np.lib.npyio.NpzFile):
@@ -80,3 +89,23 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.nd
         raise ModelFormatError(f"the config in {os.fspath(path)!r} is not valid JSON: {error}") from error
     check_format_version(config, repr(os.fspath(path)))
     return config, arrays
+
+
+def _starts_like_numpy(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file that begins like an ``.npz`` archive or an ``.npy`` array (numpy would read
+    anything else as a pickle)."""
+    if os.path.isdir(path):
+        return False
+    with open(path, "rb") as handle:
+        return handle.read(max(len(magic) for magic in _NUMPY_MAGIC)).startswith(_NUMPY_MAGIC)
+
+
+def _not_a_model(path: str | os.PathLike) -> ModelFormatError:
+    """The error for a path that is no numpy file at all; for an AnnData file, it names the way to its model."""
+    name = os.fspath(path)
+    message = f"{name!r} is not a sparsenode model file (the .npz written by SparseNODE.save)"
+    reader = _ANNDATA_READERS.get(Path(name).suffix.lower())
+    if reader is not None:
+        message += (f"; it looks like an AnnData file: for the model of a fit stored in it, use "
+                    f"sn.tl.model(anndata.{reader}({name!r}))")
+    return ModelFormatError(message)

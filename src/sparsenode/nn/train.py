@@ -160,13 +160,17 @@ def fit_trajectories(
     validation: TrajectoryBatch | None = None,
     velocity: VelocityData | None = None,
     generator: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Train ``field`` on ``train`` (plus the ``velocity`` term at every step); returns the per-epoch history.
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Train ``field`` on ``train`` (plus the ``velocity`` term at every step).
 
     With ``validation`` the parameters of the epoch with the lowest validation MSE are restored at the end and
     training stops early after ``patience`` epochs without improvement. A ``KeyboardInterrupt`` stops training
     like early stopping does (logged as a warning): with ``validation`` the best parameters are kept, without it
     the last ones.
+
+    Returns
+    -------
+    The per-epoch history and whether a ``KeyboardInterrupt`` ended training.
 
     Raises
     ------
@@ -179,7 +183,7 @@ def fit_trajectories(
     best_score, best_state, since_best = math.inf, copy.deepcopy(field.state_dict()), 0
     batch_size = options.batch_size or len(train)
     epochs = tqdm(range(options.epochs), desc=options.label, disable=not options.progress)
-    step = 0
+    step, interrupted = 0, False
     try:
         for epoch in epochs:
             order = generator.permutation(len(train)) if batch_size < len(train) else np.arange(len(train))
@@ -222,6 +226,7 @@ def fit_trajectories(
                 logger.info("early stopping at epoch %d: no better validation MSE for %d epochs", epoch, since_best)
                 break
     except KeyboardInterrupt:
+        interrupted = True
         kept = "the best parameters by validation MSE" if validation is not None else "the last parameters"
         logger.warning("fitting interrupted after %d epochs; keeping %s", len(history["epoch"]), kept)
     except (FitError, AssertionError, RuntimeError) as error:
@@ -236,4 +241,4 @@ def fit_trajectories(
         epochs.close()
     if validation is not None:
         field.load_state_dict(best_state)
-    return {key: np.asarray(values, dtype=np.float64) for key, values in history.items()}
+    return {key: np.asarray(values, dtype=np.float64) for key, values in history.items()}, interrupted

@@ -196,7 +196,8 @@ class VectorField(nn.Module):
     def decay_rates(self) -> torch.Tensor:
         """``(n_features,)`` decay rates ``gamma >= 0`` (zeros without ``decay``)."""
         if self.decay_parameter is None:
-            return torch.zeros(self.n_features, device=next(self.parameters()).device)
+            parameter = next(self.parameters())
+            return torch.zeros(self.n_features, dtype=parameter.dtype, device=parameter.device)
         return F.softplus(self.decay_parameter)
 
     def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
