@@ -56,14 +56,15 @@ def test_exhausted_solver_budget_raises_fit_error_with_remedy() -> None:
         model.fit(*decaying_trajectories())
 
 
-def interrupt_after_three_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the fourth optimisation step raise ``KeyboardInterrupt``, as Ctrl-C in a notebook would."""
+def interrupt_after_three_steps(monkeypatch: pytest.MonkeyPatch, *, once: bool = False) -> None:
+    """Make the fourth optimisation step raise ``KeyboardInterrupt``, as Ctrl-C in a notebook would (``once``:
+    only the fourth; otherwise every later step too)."""
     step = train._checked_step
     calls = {"n": 0}
 
     def interrupted_step(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 3:
+        if calls["n"] == 4 or (calls["n"] > 4 and not once):
             raise KeyboardInterrupt
         return step(*args, **kwargs)
 
@@ -87,6 +88,51 @@ def test_keyboard_interrupt_during_tl_fit_writes_every_slot(monkeypatch) -> None
     assert {"params", "metrics", "history", "fitted", "model"} <= set(adata.uns["sparsenode"])
     assert len(adata.uns["sparsenode"]["history"]["epoch"]) == 3
     assert np.isfinite(adata.varp["sparsenode"]).all()
+
+
+def test_keyboard_interrupt_ends_the_chain_of_stages(monkeypatch) -> None:
+    """One Ctrl-C in the transport stage ends tl.fit there: the refinement on trajectories does not run."""
+    interrupt_after_three_steps(monkeypatch, once=True)
+    adata = tiny_adata()
+    sn.tl.fit(adata, time_key="time", lineage_key="lineage", epochs=20, refine_epochs=20, transport_bins=4, **TINY)
+    history = adata.uns["sparsenode"]["history"]
+    assert len(history["epoch"]) == 3
+    assert "stage" not in history  # one stage only: no refinement followed
+    assert sn.tl.model(adata).interrupted_
+
+
+def adata_contents(adata: anndata.AnnData) -> tuple:
+    return set(adata.varp), set(adata.uns), set(adata.layers), set(adata.obsm), adata.X.copy()
+
+
+@pytest.mark.parametrize("tool", ["regularization_path", "bootstrap", "bootstrap_replicate"])
+def test_keyboard_interrupt_stops_a_tool_with_several_fits_and_writes_nothing(monkeypatch, tool) -> None:
+    """A fit cut short by Ctrl-C must not enter a λ selection or a stability matrix: the tool stops (as it does
+    with n_jobs > 1, where joblib receives the interrupt) and the AnnData keeps what it held."""
+    adata = tiny_adata()
+    keys = {"time_key": "time", "lineage_key": "lineage", "training_data": "trajectories", "epochs": 5, **TINY}
+    if tool == "bootstrap_replicate":  # the main fit runs; a replicate is interrupted
+        steps = train._checked_step
+        calls = {"n": 0}
+
+        def interrupted_step(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 8:
+                raise KeyboardInterrupt
+            return steps(*args, **kwargs)
+
+        monkeypatch.setattr(train, "_checked_step", interrupted_step)
+    else:
+        interrupt_after_three_steps(monkeypatch, once=True)
+    before = adata_contents(adata)
+    with pytest.raises(KeyboardInterrupt):
+        if tool == "regularization_path":
+            sn.tl.regularization_path(adata, lams=[0.01, 0.1], n_jobs=1, **keys)
+        else:
+            sn.tl.fit(adata, n_models=2, n_jobs=1, **keys)
+    after = adata_contents(adata)
+    assert after[:4] == before[:4]
+    np.testing.assert_array_equal(after[4], before[4])
 
 
 def test_failed_tl_fit_leaves_adata_unchanged(monkeypatch) -> None:

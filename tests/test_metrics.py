@@ -171,11 +171,20 @@ def test_weight_sparsity_pools_all_arrays():
 
 
 def test_spurious_feature_sparsity_counts_disallowed_columns_only():
-    dependencies = np.array([[0.0, 0.0, 2.0], [5.0, 0.01, 0.0], [0.0, 1.0, 0.0]])
+    dependencies = np.array([[0.0, 0.01, 2.0], [5.0, 3.0, 0.0], [0.0, 1.0, 7.0]])
     allowed = np.array([True, False, False])
-    # Disallowed columns 1 and 2 hold 0, 0.01, 1 and 2, 0, 0; 0.01 <= 0.01 * 5 counts as zero.
-    assert spurious_feature_sparsity(dependencies, allowed) == pytest.approx(4 / 6)
-    assert spurious_feature_sparsity(dependencies, allowed, threshold=0.0) == pytest.approx(3 / 6)
+    # Disallowed columns 1 and 2 hold 0.01, 1 and 2, 0 off the diagonal; 0.01 <= 0.01 * 7 counts as zero.
+    assert spurious_feature_sparsity(dependencies, allowed) == pytest.approx(2 / 4)
+    assert spurious_feature_sparsity(dependencies, allowed, threshold=0.0) == pytest.approx(1 / 4)
+
+
+def test_spurious_feature_sparsity_leaves_self_dependence_out():
+    """A gene's dependence on itself (decay) is always allowed, as with ``regulators=``: a model whose
+    disallowed genes influence only themselves has no spurious dependency."""
+    dependencies = np.array(
+        [[1.0, 2.0, 0.0, 0.0], [3.0, 1.0, 0.0, 0.0], [1.0, 1.0, 5.0, 0.0], [2.0, 0.5, 0.0, 4.0]]
+    )
+    assert spurious_feature_sparsity(dependencies, np.array([True, True, False, False])) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -183,7 +192,14 @@ def test_spurious_feature_sparsity_counts_disallowed_columns_only():
     [
         (lambda: feature_sparsity(np.zeros(3)), "2-D"),
         (lambda: feature_sparsity(np.array([[np.nan]])), "NaN"),
-        (lambda: feature_sparsity(np.ones((2, 2)), threshold=-0.1), "threshold"),
+        (lambda: feature_sparsity(np.ones((2, 2)), threshold=-0.1), r"`threshold` .* >= 0, got -0\.1"),
+        (lambda: feature_sparsity(np.ones((2, 2)), threshold=np.nan), r"`threshold` must be a finite .*got nan"),
+        (lambda: feature_sparsity(np.ones((2, 2)), threshold=np.inf), r"`threshold` must be a finite .*got inf"),
+        (lambda: weight_sparsity([np.ones(2)], threshold=np.nan), r"`threshold` must be a finite .*got nan"),
+        (lambda: spurious_feature_sparsity(np.ones((2, 2)), np.array([True, False]), threshold=np.nan),
+         r"`threshold` must be a finite .*got nan"),
+        (lambda: spurious_feature_sparsity(np.ones((2, 3)), np.array([True, False, False])), r"square.*\(2, 3\)"),
+        (lambda: spurious_feature_sparsity(np.ones((1, 1)), np.array([False])), "single gene"),
         (lambda: weight_sparsity([]), "no weights"),
         (lambda: weight_sparsity([np.array([np.inf])]), "infinite"),
         (lambda: spurious_feature_sparsity(np.ones((2, 2)), np.array([True, True])), "every input"),

@@ -160,6 +160,14 @@ def test_allowed_regulators_as_names_mask_or_column(caplog) -> None:
         allowed_inputs(adata, "label", genes)
 
 
+def test_a_path_constrained_to_the_allowed_regulators_has_no_spurious_dependency() -> None:
+    """Self-dependence is always allowed (``regulators=``), so it is not spurious either."""
+    adata = make_adata()
+    sn.tl.regularization_path(adata, lams=[0.01, 0.5], allowed_regulators="is_tf", regulators="is_tf",
+                              training_data="trajectories", **TRAJECTORY, **TINY)
+    assert np.array_equal(adata.uns["sparsenode"]["regularization_path"]["spurious_feature_sparsity"], [1.0, 1.0])
+
+
 # ---------------------------------------------------------------------------------------------- plot, h5ad
 def test_pl_regularization_path_draws_the_stored_path(path_adata: ad.AnnData) -> None:
     path = path_adata.uns["sparsenode"]["regularization_path"]
@@ -204,6 +212,32 @@ def test_h5ad_round_trip(path_adata: ad.AnnData, tmp_path) -> None:
     x0 = np.full((1, 4), 0.5)
     assert np.array_equal(sn.tl.model(read).predict(x0, grid), sn.tl.model(path_adata).predict(x0, grid))
     sn.pl.regularization_path(read, show=False)
+
+
+def test_gene_sets_are_recorded_in_var_names_order_and_written_to_h5ad(tmp_path, caplog) -> None:
+    """A set has no order and h5ad cannot store one: it is recorded as names in the order it is read."""
+    fitted, path = make_adata(), make_adata()
+    sn.tl.fit(fitted, regulators=frozenset({"g1", "g0"}), training_data="trajectories", **TRAJECTORY, **TINY)
+    with caplog.at_level("WARNING", logger="sparsenode"):  # "Tcf7" is not in var_names: ignored, still recorded
+        sn.tl.regularization_path(path, lams=[0.1], allowed_regulators={"Tcf7", "g1", "g0"}, regulators={"g1", "g0"},
+                                  training_data="trajectories", **TRAJECTORY, **TINY)
+    fitted.write_h5ad(tmp_path / "fit.h5ad")
+    path.write_h5ad(tmp_path / "path.h5ad")
+    fit_params = ad.read_h5ad(tmp_path / "fit.h5ad").uns["sparsenode"]["params"]
+    path_params = ad.read_h5ad(tmp_path / "path.h5ad").uns["sparsenode"]["params"]
+    assert list(fit_params["regulators"]) == list(path_params["regulators"]) == ["g0", "g1"]
+    assert list(path_params["allowed_regulators"]) == ["g0", "g1", "Tcf7"]  # var_names order, then the others
+
+
+def test_path_params_have_every_key_of_tl_fit_params(path_adata: ad.AnnData) -> None:
+    fitted = make_adata()
+    sn.tl.fit(fitted, training_data="trajectories", **TRAJECTORY, **TINY)
+    params = path_adata.uns["sparsenode"]["params"]
+    assert set(fitted.uns["sparsenode"]["params"]) <= set(params)
+    assert params["n_models"] == 1 and params["velocity_key"] == fitted.uns["sparsenode"]["params"]["velocity_key"]
+    assert set(params) - set(fitted.uns["sparsenode"]["params"]) == {
+        "selection", "validation_trajectories", "allowed_regulators"
+    }
 
 
 # ---------------------------------------------------------------------------------------------- options

@@ -228,10 +228,15 @@ def _counts_as_zero(magnitudes: np.ndarray, largest: float, threshold: float) ->
     return magnitudes <= threshold * largest
 
 
+def _check_threshold(threshold: float) -> None:
+    """Refuse a relative threshold that is negative or not finite (NaN would count nothing as zero)."""
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"`threshold` must be a finite number >= 0, got {threshold}.")
+
+
 def _validated_dependencies(dependencies: ArrayLike, threshold: float) -> np.ndarray:
     """Absolute values of a finite 2-D dependency matrix; checks the threshold too."""
-    if threshold < 0:
-        raise ValueError(f"`threshold` must be >= 0, got {threshold}.")
+    _check_threshold(threshold)
     magnitudes = np.abs(np.asarray(dependencies, dtype=np.float64))
     if magnitudes.ndim != 2 or magnitudes.size == 0:
         raise ValueError(f"`dependencies` must be a non-empty 2-D array, got shape {magnitudes.shape}.")
@@ -252,7 +257,7 @@ def feature_sparsity(dependencies: ArrayLike, *, threshold: float = 0.01) -> flo
         ``(d, d)`` dependency matrix, row = target, column = input; all entries, the diagonal
         included, are counted.
     threshold
-        Relative threshold, ``>= 0``.
+        Relative threshold, finite and ``>= 0``.
 
     Returns
     -------
@@ -261,7 +266,7 @@ def feature_sparsity(dependencies: ArrayLike, *, threshold: float = 0.01) -> flo
     Raises
     ------
     ValueError
-        On a negative threshold, an empty or non-2-D matrix, or non-finite entries.
+        On a negative or non-finite threshold, an empty or non-2-D matrix, or non-finite entries.
     """
     magnitudes = _validated_dependencies(dependencies, threshold)
     return float(_counts_as_zero(magnitudes, magnitudes.max(), threshold).mean())
@@ -278,7 +283,7 @@ def weight_sparsity(weights: Sequence[ArrayLike], *, threshold: float = 0.0) -> 
     weights
         The effective weight arrays of a model (any shapes), e.g. after applying masks or gates.
     threshold
-        Relative threshold, ``>= 0``.
+        Relative threshold, finite and ``>= 0``.
 
     Returns
     -------
@@ -287,10 +292,9 @@ def weight_sparsity(weights: Sequence[ArrayLike], *, threshold: float = 0.0) -> 
     Raises
     ------
     ValueError
-        On a negative threshold, no weights at all, or non-finite weights.
+        On a negative or non-finite threshold, no weights at all, or non-finite weights.
     """
-    if threshold < 0:
-        raise ValueError(f"`threshold` must be >= 0, got {threshold}.")
+    _check_threshold(threshold)
     magnitudes = [np.abs(np.asarray(array, dtype=np.float64)).ravel() for array in weights]
     all_magnitudes = np.concatenate(magnitudes) if magnitudes else np.empty(0)
     if all_magnitudes.size == 0:
@@ -306,7 +310,9 @@ def spurious_feature_sparsity(
     """Share of zero dependencies on inputs that should not be used, e.g. genes that are not TFs.
 
     An entry counts as zero as in :func:`feature_sparsity`, relative to the largest absolute entry
-    of the whole matrix. Only the columns (inputs) outside ``allowed_inputs`` are counted.
+    of the whole matrix. Only the columns (inputs) outside ``allowed_inputs`` are counted, and in them
+    only the dependencies of other genes: a gene's dependence on itself (the diagonal, e.g. decay) is
+    always allowed, as with ``regulators=`` in :func:`sparsenode.tl.fit`, and is left out.
 
     Parameters
     ----------
@@ -315,19 +321,24 @@ def spurious_feature_sparsity(
     allowed_inputs
         Boolean mask of length ``d`` over the columns; ``True`` marks inputs that may be used.
     threshold
-        Relative threshold, ``>= 0``.
+        Relative threshold, finite and ``>= 0``.
 
     Returns
     -------
-    The share in ``[0, 1]``; 1.0 means no target depends on any disallowed input.
+    The share in ``[0, 1]``; 1.0 means no target depends on any disallowed input other than itself.
 
     Raises
     ------
     ValueError
         On a mask that is not boolean or does not match the columns, a mask that allows every input,
-        a negative threshold, or a non-finite, empty or non-2-D matrix.
+        a negative or non-finite threshold, or a non-finite, empty or non-square matrix.
     """
     magnitudes = _validated_dependencies(dependencies, threshold)
+    if magnitudes.shape[0] != magnitudes.shape[1]:
+        raise ValueError(
+            f"`dependencies` must be square (genes x genes) to tell self-dependence apart, got shape "
+            f"{magnitudes.shape}."
+        )
     allowed = np.asarray(allowed_inputs)
     if allowed.dtype != np.bool_ or allowed.shape != (magnitudes.shape[1],):
         raise ValueError(
@@ -336,5 +347,13 @@ def spurious_feature_sparsity(
         )
     if allowed.all():
         raise ValueError("`allowed_inputs` allows every input; there are no spurious inputs to count.")
+    if magnitudes.shape[0] == 1:
+        raise ValueError(
+            "`dependencies` has a single gene, whose dependence on itself is always allowed; there are no "
+            "spurious inputs to count."
+        )
+    counted = np.zeros(magnitudes.shape, dtype=bool)
+    counted[:, ~allowed] = True
+    np.fill_diagonal(counted, False)
     is_zero = _counts_as_zero(magnitudes, magnitudes.max(), threshold)
-    return float(is_zero[:, ~allowed].mean())
+    return float(is_zero[counted].mean())

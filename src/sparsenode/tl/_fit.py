@@ -307,10 +307,10 @@ def pair_step_size(t: list[np.ndarray]) -> float:
     return float(np.median([times[-1] - times[0] for times in t])) / 2
 
 
-def fit_metrics(model: SparseNODE, X: list[np.ndarray], t: list[np.ndarray]) -> dict[str, float]:
-    """``uns[key]["metrics"]`` of a fitted model; ``X``, ``t``: the trajectories it was trained on."""
+def fit_metrics(model: SparseNODE) -> dict[str, float]:
+    """``uns[key]["metrics"]`` of a fitted model."""
     return {
-        "train_mse": model.mse(X, t),
+        "train_mse": model.training_mse_,
         "val_mse": model.validation_mse_,
         "feature_sparsity": feature_sparsity(model.dependencies()),
         "weight_sparsity": weight_sparsity(model.effective_weights()),
@@ -700,8 +700,9 @@ def fit(
         rule by which :func:`sparsenode.metrics.feature_sparsity` counts zeros); same orientation.
     ``adata.uns["sparsenode"]``
         ``params`` (every argument, ``orientation``, ``genes``, ``trajectories``, ``version``), ``metrics``
-        (``train_mse`` on the training trajectories and ``val_mse`` on the held-out points, both in the units of the
-        fitted trajectories: the expression after ``scale``, each gene in [0, 1] by default;
+        (``train_mse`` on the training points of the trajectories of the last stage and ``val_mse`` on the
+        held-out points, both predicted from the trajectories' first points, in the units of the fitted
+        trajectories: the expression after ``scale``, each gene in [0, 1] by default;
         ``feature_sparsity``, ``weight_sparsity``, ``epochs_run``), ``history`` (per-epoch arrays, in the
         model's standardised units; with ``transport+trajectories``, ``stage`` is 0 on the transport pairs and 1
         in the refinement on trajectories), ``fitted`` (model curves per trajectory in the units of ``X`` or ``layer``), ``model`` (``config``
@@ -752,15 +753,20 @@ def fit(
     logger.info("fitting %s on %d trajectories x %d genes (%s)", regularization, len(trajs), trajs.n_genes,
                 training_data)
     model = fit_task(chained([task for task, _ in stages]))
+    if replicates and model.interrupted_:
+        raise KeyboardInterrupt(f"the fit was interrupted before its {n_models} bootstrap replicates; nothing is "
+                                "written (with n_models=1 an interrupted fit is written as it stands)")
     recorded = recorded_params(trajs, regularization, stages[0][0].params, model_kwargs, key_added=key_added,
-                               n_models=n_models, n_jobs=n_jobs, copy=copy, regulators=recorded_selection(regulators),
-                               prior=recorded_selection(prior), velocity_key=velocity_key, training_data=training_data,
+                               n_models=n_models, n_jobs=n_jobs, copy=copy,
+                               regulators=recorded_selection(regulators, adata.var_names),
+                               prior=recorded_selection(prior, adata.var_names), velocity_key=velocity_key,
+                               training_data=training_data,
                                validation_fraction=validation_fraction,
                                initial_points=1 if training_data == "transport" else initial_points,  # as run
                                refine_epochs=refine_epochs, transport_bins=transport_bins,
                                transport_epsilon=transport_epsilon, transport_max_pairs=transport_max_pairs,
                                dependency_measure=measure)
-    metrics = fit_metrics(model, stages[-1][0].X, stages[-1][0].t)
+    metrics = fit_metrics(model)
     varp, uns = result_slots(adata, keys, model, trajs, recorded, metrics, measure=measure)
     if replicates:
         logger.info("fitting %d bootstrap replicates (n_jobs=%d)", n_models, n_jobs)

@@ -81,22 +81,32 @@ class FitOutcome:
 
 
 def fit_task(task: FitTask) -> SparseNODE:
-    """The model of ``task`` and of the tasks chained to it with ``then``, each continuing the previous model."""
+    """The model of ``task`` and of the tasks chained to it with ``then``, each continuing the previous model;
+    a fit ended by Ctrl-C (``interrupted_``) ends the chain there."""
     model, stage = None, task
     while stage is not None:
         model = SparseNODE(**stage.params).fit(stage.X, stage.t, validation=stage.validation, init_model=model,
                                                **stage.fit_kwargs)
-        stage = stage.then
+        stage = None if model.interrupted_ else stage.then
     return model
 
 
 def run_task(task: FitTask) -> FitOutcome:
-    """Fit one model in isolation (the joblib worker function; module level so that it pickles by name)."""
+    """Fit one model in isolation (the joblib worker function; module level so that it pickles by name).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When Ctrl-C ended the fit: one of several fits cut short must stop the whole tool (as it does with
+        ``n_jobs > 1``, where joblib receives the interrupt), never enter its results.
+    """
     with isolated_torch():
         try:
             model = fit_task(task)
         except FitError as error:
             return FitOutcome(None, None, str(error))
+        if model.interrupted_:
+            raise KeyboardInterrupt("a fit of several was interrupted; nothing is written")
         config, arrays = model.get_state()
     return FitOutcome(config, arrays)
 

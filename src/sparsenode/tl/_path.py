@@ -195,7 +195,8 @@ def regularization_path(
         Genes that may regulate others (e.g. transcription factors): gene names (names not in ``var_names`` are
         ignored with a warning), a boolean mask over ``var_names``, or the name of a boolean ``adata.var`` column
         (``"is_tf"``). Adds the spurious-feature sparsity (:func:`sparsenode.metrics.spurious_feature_sparsity`:
-        share of zero dependencies on the other fitted genes) to the path. This only measures; it does not constrain the fits.
+        share of zero dependencies on the other fitted genes, a gene's dependence on itself left out) to the path.
+        This only measures; it does not constrain the fits.
     regulators, prior
         Constraints of every fit, as in :func:`sparsenode.tl.fit`.
     selection
@@ -227,11 +228,12 @@ def regularization_path(
         (row = target gene, column = regulator gene). A stability matrix of an earlier fit under this key is
         removed.
     ``adata.uns["sparsenode"]``
-        ``params`` (as :func:`sparsenode.tl.fit`, ``lam`` = the selected λ, plus ``selection``, ``n_jobs``,
-        ``validation_trajectories``, ``allowed_regulators``), ``metrics``, ``history``, ``fitted``, ``model``
+        ``params`` (every key :func:`sparsenode.tl.fit` records, with ``lam`` = the selected λ, and ``n_models`` = 1
+        and ``velocity_key`` = ``"None"`` as run; plus ``selection``, ``validation_trajectories`` and
+        ``allowed_regulators``), ``metrics``, ``history``, ``fitted``, ``model``
         and ``scaling`` of the selected model, as :func:`sparsenode.tl.fit` writes them, and ``regularization_path``: 1-d
-        arrays of ``len(lams)`` ``lam`` (ascending), ``val_mse``, ``train_mse`` (on the training
-        trajectories), ``feature_sparsity``, ``weight_sparsity`` and, with ``allowed_regulators``,
+        arrays of ``len(lams)`` ``lam`` (ascending), ``val_mse``, ``train_mse`` (on the
+        training points), ``feature_sparsity``, ``weight_sparsity`` and, with ``allowed_regulators``,
         ``spurious_feature_sparsity``; the scalar ``selected_lam`` and the string ``selection``. This is what
         :func:`sparsenode.pl.regularization_path` draws.
     """
@@ -283,7 +285,7 @@ def regularization_path(
             continue
         model = outcome.model()
         models.append(model)
-        metrics.append(fit_metrics(model, X, t))
+        metrics.append(fit_metrics(model))
         if allowed is not None:
             metrics[-1]["spurious_feature_sparsity"] = spurious_feature_sparsity(model.dependencies(), allowed)
     names = PATH_METRICS + (("spurious_feature_sparsity",) if allowed is not None else ())
@@ -295,12 +297,12 @@ def regularization_path(
     measure = default_measure(training_data)
     recorded = recorded_params(  # the first stage's estimator arguments, as sn.tl.fit records them
         trajs, regularization, tasks[chosen][0][0].params, model_kwargs, key_added=key_added, selection=selection,
-        validation_trajectories=held_out or None, n_jobs=n_jobs, copy=copy, training_data=training_data,
-        refine_epochs=refine_epochs, transport_bins=transport_bins, transport_epsilon=transport_epsilon,
-        transport_max_pairs=transport_max_pairs, validation_fraction=validation_fraction,
-        initial_points=initial_points, dependency_measure=measure,
-        allowed_regulators=recorded_selection(allowed_regulators), regulators=recorded_selection(regulators),
-        prior=recorded_selection(prior),
+        validation_trajectories=held_out or None, n_models=1, n_jobs=n_jobs, copy=copy, velocity_key=None,
+        training_data=training_data, refine_epochs=refine_epochs, transport_bins=transport_bins,
+        transport_epsilon=transport_epsilon, transport_max_pairs=transport_max_pairs,
+        validation_fraction=validation_fraction, initial_points=initial_points, dependency_measure=measure,
+        allowed_regulators=recorded_selection(allowed_regulators, adata.var_names),
+        regulators=recorded_selection(regulators, adata.var_names), prior=recorded_selection(prior, adata.var_names),
     )
     selected_metrics = {name: value for name, value in metrics[chosen].items() if name != "spurious_feature_sparsity"}
     varp, uns = result_slots(adata, keys, models[chosen], trajs, recorded, selected_metrics, measure=measure)

@@ -85,10 +85,17 @@ def connection_constraints(adata: AnnData, genes: list[str], *, regulators: Any,
     return {"regulators": allowed, "prior": matrix}
 
 
-def recorded_selection(selection: Any) -> Any:
-    """How a gene set or network argument is recorded in ``uns[key]["params"]`` (h5ad-safe, compact)."""
+def recorded_selection(selection: Any, var_names: pd.Index) -> Any:
+    """How a gene set or network argument is recorded in ``uns[key]["params"]`` (h5ad-safe, compact).
+
+    A set has no order of its own, and ``.h5ad`` cannot store one: it is recorded as a string array in the
+    order in which it is read (``var_names`` order, then the names not in ``var_names`` sorted).
+    """
     if selection is None or isinstance(selection, str):
         return selection
     if isinstance(selection, pd.DataFrame) or np.ndim(selection) == 2:
         return "<given>"
+    if isinstance(selection, set | frozenset):
+        known = list(var_names[var_names.isin(list(selection))])
+        return np.asarray([*known, *sorted(selection - set(known), key=str)], dtype=str)
     return np.asarray(selection)
