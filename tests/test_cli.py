@@ -175,3 +175,14 @@ def test_demo_reports_a_failed_fit_in_one_line_and_leaves_no_folder(tmp_path, mo
         main(["demo", "--quiet", "--out", str(out)])
     assert exit_.value.code == message  # a string code: printed to stderr, exit status 1
     assert not (tmp_path / "new").exists()
+
+
+def test_demo_refuses_an_out_it_cannot_write_before_fitting(tmp_path, monkeypatch) -> None:
+    def must_not_fit(*_args, **_kwargs):
+        raise AssertionError("the fit ran although --out cannot be written")
+
+    monkeypatch.setattr(sn.tl, "fit", must_not_fit)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit, match="cannot write to --out .*is not a writable folder"):
+        main(["demo", "--quiet", "--out", str(blocker / "demo")])

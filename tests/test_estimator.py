@@ -533,6 +533,31 @@ def test_predict_refuses_arguments_it_would_ignore(linear: tuple) -> None:
         model.predict(X[:, 0], t, v0=np.zeros(10), frame_times=t[:2])
 
 
+def test_repr_of_a_model_with_array_params(linear: tuple) -> None:
+    X, t, _ = linear
+    model = SparseNODE(**{**TINY, "hidden": np.array([8, 8])}).fit(X[:, :8], t[:8])
+    assert repr(model) == "SparseNODE(regularization='pathreg', lam=None, order=1, fitted)"
+
+
+def test_keyboard_interrupt_in_the_warm_start_ends_the_fit(linear: tuple, monkeypatch) -> None:
+    from sparsenode.nn import train
+
+    step, calls = train._checked_step, {"n": 0}
+
+    def interrupted_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_checked_step", interrupted_step)
+    X, t, _ = linear
+    model = SparseNODE(**TINY).fit(X[:, :8], t[:8])  # warm start of 20 steps, interrupted in its third
+    assert model.interrupted_ and calls["n"] == 3  # no trajectory epoch ran
+    assert all(len(values) == 0 for values in model.history_.values())
+    assert np.isfinite(model.predict(X[:, 0], t)).all()
+
+
 def test_repr_describes_the_fit_until_the_next_fit(linear: tuple) -> None:
     X, t, _ = linear
     model = SparseNODE("pathreg", **TINY).fit(X[:, :8], t[:8])

@@ -150,6 +150,8 @@ def test_allowed_regulators_as_names_mask_or_column(caplog) -> None:
     assert allowed_inputs(adata, None, genes) is None
     with pytest.raises(ValueError, match="allows every fitted gene"):
         allowed_inputs(adata, ["g0", "g1"], ["g0", "g1"])
+    with pytest.raises(ValueError, match="at least 2 fitted genes"):  # refused before any fit
+        allowed_inputs(adata, ["g0"], ["g2"])
     with caplog.at_level("WARNING", logger="sparsenode"):  # a database's TF list names genes the data lack
         assert np.array_equal(allowed_inputs(adata, ["g0", "g1", "Tcf7"], genes), expected)
     assert "allowed_regulators: 1 of the 3 genes are not in adata.var_names and are ignored: ['Tcf7']" in caplog.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -61,6 +62,10 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"sparsenode demo: --out {args.out!r} exists and is not a folder")
+    nearest = next(folder for folder in (out, *out.parents) if folder.exists())  # checked before the fit
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
+        raise SystemExit(f"sparsenode demo: cannot write to --out {args.out!r} ({str(nearest)!r} is not a "
+                         "writable folder)")
     start = time.perf_counter()
     adata = sn.datasets.krumsiek11()
     try:

@@ -8,7 +8,7 @@ import logging
 import numbers
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -217,17 +217,6 @@ def continued_history(earlier: dict[str, np.ndarray], later: dict[str, np.ndarra
     joined = {key: np.concatenate([earlier[key], later[key] + (offset if key == "epoch" else 0)]) for key in later}
     joined["stage"] = np.concatenate([stage, np.full(len(later["epoch"]), stage.max(initial=-1) + 1)])
     return joined
-
-
-@contextmanager
-def float32_default() -> Iterator[None]:
-    """Create tensors as float32 by default inside the context (restoring the caller's default after it)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def _check_stored_units(model: SparseNODE) -> None:
@@ -569,10 +558,10 @@ class SparseNODE(BaseEstimator):
         """A freshly initialised vector field with this estimator's architecture and the regularizer's gates;
         ``connections``: its ``input_mask`` and ``penalty_weights``. Its parameters are float32, as the data
         are, whatever torch's default dtype (``torch.set_default_dtype``)."""
-        with float32_default():
-            return VectorField(n_features, hidden=self._architecture()["hidden"], order=self.order,
-                               activation=self.activation, resample_gates=self.resample_gates, decay=self.decay,
-                               **regularizer.field_options(), **(connections or {}))
+        field = VectorField(n_features, hidden=self._architecture()["hidden"], order=self.order,
+                            activation=self.activation, resample_gates=self.resample_gates, decay=self.decay,
+                            **regularizer.field_options(), **(connections or {}))
+        return field.float()  # a no-op unless the caller changed the default dtype (process-wide, so not here)
 
     def _connections(
         self, n_features: int, regulators: ArrayLike | None, prior: ArrayLike | None, regularizer: Regularizer
@@ -723,14 +712,18 @@ class SparseNODE(BaseEstimator):
                 self._load_field(init_model)
             warm_start_epochs = 0 if init_model is not None else self.warm_start_epochs
             derivatives = self._derivative_data(*whole_trajectories, device) if warm_start_epochs else None
+            interrupted = False
             if derivatives is not None:
-                warm_start(self.field_, self.regularizer_, derivatives, options)
+                interrupted = warm_start(self.field_, self.regularizer_, derivatives, options)
             elif warm_start_epochs:
                 logger.warning("no trajectory has 2 distinct time points without missing values; no warm start")
-            self.history_, self.interrupted_ = fit_trajectories(
-                self.field_, self.regularizer_, train, self.solver_, options, validation=validation_batch,
-                velocity=velocity_data, generator=rng,
-            )
+            if interrupted:  # Ctrl-C in the warm start ends the fit as it does in the epochs
+                self.history_, self.interrupted_ = {key: np.empty(0) for key in HISTORY_KEYS}, True
+            else:
+                self.history_, self.interrupted_ = fit_trajectories(
+                    self.field_, self.regularizer_, train, self.solver_, options, validation=validation_batch,
+                    velocity=velocity_data, generator=rng,
+                )
         if init_model is not None:
             self.history_ = continued_history(init_model.history_, self.history_)
         self.training_mse_ = self._mse(training_batch)
@@ -1405,5 +1398,6 @@ class SparseNODE(BaseEstimator):
         if not hasattr(self, "field_"):
             return f"SparseNODE(regularization={self.regularization!r}, lam={self.lam!r}, order={self.order}, not fitted)"
         shown = ", ".join(f"{name}={self._fitted(name)!r}" for name in ("regularization", "lam", "order"))
-        changed = any(self._fitted(name) != getattr(self, name) for name in self._param_names())
+        # repr, not ==, compares them: params may be arrays (hidden=np.array([8, 8]))
+        changed = any(repr(self._fitted(name)) != repr(getattr(self, name)) for name in self._param_names())
         return f"SparseNODE({shown}, fitted{'; set_params changes apply at the next fit' if changed else ''})"

@@ -127,20 +127,34 @@ def _checked_step(
 
 def warm_start(
     field: VectorField, regularizer: Regularizer, data: DerivativeData, options: TrainingOptions
-) -> None:
-    """Fit ``f(states) ~ derivatives`` (no ODE solve): a cheap start for trajectory fitting."""
+) -> bool:
+    """Fit ``f(states) ~ derivatives`` (no ODE solve): a cheap start for trajectory fitting.
+
+    Returns
+    -------
+    Whether a ``KeyboardInterrupt`` ended it (logged; the parameters reached are kept and, as for an interrupt
+    of :func:`fit_trajectories`, the fit should end there).
+    """
     optimizer = torch.optim.Adam(field.parameters(), lr=options.learning_rate)
     steps = tqdm(range(options.warm_start_epochs), desc=f"{options.label}: warm start", disable=not options.progress,
                  leave=False)
-    for _ in steps:
-        mse, _, _ = _checked_step(
-            field,
-            regularizer,
-            optimizer,
-            options.learning_rate,
-            lambda: masked_mse(field.network(data.states), data.derivatives, data.mask),
-        )
-        steps.set_postfix(mse=f"{mse:.4g}", refresh=False)
+    step = 0
+    try:
+        for step in steps:
+            mse, _, _ = _checked_step(
+                field,
+                regularizer,
+                optimizer,
+                options.learning_rate,
+                lambda: masked_mse(field.network(data.states), data.derivatives, data.mask),
+            )
+            steps.set_postfix(mse=f"{mse:.4g}", refresh=False)
+    except KeyboardInterrupt:
+        logger.warning("fitting interrupted in the warm start after %d steps; keeping its parameters", step)
+        return True
+    finally:
+        steps.close()
+    return False
 
 
 @torch.no_grad()

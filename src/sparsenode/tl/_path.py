@@ -83,6 +83,9 @@ def allowed_inputs(adata: AnnData, allowed_regulators: Any, genes: list[str]) ->
     allowed = gene_selection(adata, allowed_regulators, genes, name="allowed_regulators")
     if allowed is not None and allowed.all():
         raise ValueError("allowed_regulators allows every fitted gene; there are no spurious regulators to count")
+    if allowed is not None and len(genes) < 2:
+        raise ValueError("allowed_regulators needs at least 2 fitted genes: a gene's dependence on itself is always "
+                         "allowed, so a single gene has no spurious regulators to count")
     return allowed
 
 
