@@ -37,7 +37,7 @@ network = |mean Jacobian| over the cells), given the simulator's noise-free rate
 (scanpy's own ``GRNsim.Xdiff_hill``) instead of the noisy steps between them (the dynamic noise per step is
 about 4 times the rates' spread). The field is fitted to the pairs ``(x, x + EXACT_PAIR_STEPS * rate(x))``.
 
-Run from the repository root (about 3.5 minutes on 2 cores)::
+Run from the repository root (about 3.5 minutes on 2 cores; one torch thread, ``TORCH_THREADS``)::
 
     python benchmarks/krumsiek11_limits.py [--max-parents 2 3 4] [--hill-max-parents 2]
 """
@@ -66,6 +66,9 @@ HILL_THRESHOLDS = (0.01, 0.03, 0.1, 0.3, 1.0)
 LASSO_THRESHOLDS = (0.1, 0.3)
 #: L1 weight (on mean |W|, standardised units) and Adam steps of the sigmoid network.
 SIGMOID_L1, SIGMOID_STEPS = 0.01, 3000
+#: Torch threads of every fit, as in each worker of ``grn_recovery.py``: fixed, so that the figures do not depend
+#: on the machine's core count.
+TORCH_THREADS = 1
 #: Duration (simulation steps) of the pairs built from the exact rates.
 EXACT_PAIR_STEPS = 10.0
 #: A set's error and complexity, from (states, rates, blocks, target, regulators).
@@ -205,6 +208,9 @@ def main() -> None:
     parser.add_argument("--hill-max-parents", type=int, nargs="*", default=[2], help="Hill-kinetics search sizes")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    import torch
+
+    torch.set_num_threads(TORCH_THREADS)  # the torch rows' figures depend on it (sums are split differently)
     adata = sn.datasets.krumsiek11()
     X = np.asarray(adata.X, dtype=np.float64)
     states, rates, blocks = realization_rates(X)
@@ -242,7 +248,7 @@ def main() -> None:
                         ("sparsenode field, exact rates", lambda: field_on_exact_rates(X, rates_exact))):
         start = time.perf_counter()
         rows[name] = (score(), time.perf_counter() - start)
-    print(f"krumsiek11: {adata.n_obs} cells x {adata.n_vars} genes, {int((reference != 0).sum() - (np.diag(reference) != 0).sum())} "
+    print(f"torch threads: {TORCH_THREADS}; krumsiek11: {adata.n_obs} cells x {adata.n_vars} genes, {int((reference != 0).sum() - (np.diag(reference) != 0).sum())} "
           "true edges between different genes (self-loops not scored)\n")
     width = max(map(len, rows)) + 2
     print(f"{'method':<{width}}{'AUROC':>7}{'AUPRC':>7}{'seconds':>9}")
