@@ -11,9 +11,19 @@ transport pairs alone and the trajectories alone run once each (seed 0). Two pre
 the numbers: the constant initial state, and the training donor's own
 lineage curve (running mean over 50 cells) read at the test cells' times. The held-out MSE is flat near
 these values, so the table also gives each fit's feature sparsity (share of gene-gene dependencies below 1% of
-the largest): what long training buys besides the MSE. The paper's scheme runs once per ``--paper-iterations``
-count; the line "paper scheme reaching ..." names the first count that reaches the authors' and the default's
-held-out MSE.
+the largest): what long training buys besides the MSE. When a predictor without a fit (such as the training
+donor's curve) has a lower held-out MSE than the default, a note says so.
+
+The authors' row (``AUTHORS``: 2,326 s for 5,000 iterations and five MSEs) is not measured by this script.
+The figures were hard-coded when the script was added (commit 2a78a45) with the comment "the authors'
+released code run on these files here (5,000 iterations, 2,326 s)". The repository holds no script, log,
+thread count or hardware for that run, so they cannot be reproduced from the repository.
+
+Speed: the line "iteration-budget ratio" divides the time of the authors' 5,000-iteration budget by the
+default's time; it does not compare speed at equal accuracy. The "like for like" line does: the paper's scheme
+runs once per ``--paper-iterations`` count, and the line gives the first count whose fit reaches the authors'
+held-out MSE, with its time (an upper bound on the time to reach it), next to the default's time and MSE. The
+line after it does the same for the default's held-out MSE.
 
 Usage::
 
@@ -36,7 +46,8 @@ TRAIN_DONOR = "s1d2"
 ALTERNATIVES = ("transport", "trajectories")
 TEST_DONORS = ("s2d1", "s3d6", "s1d1", "s2d4")
 PROTOCOL = {"time_key": "dpt_pseudotime", "lineage_key": "lineage", "scale": "trajectory", "trim": (10, 20)}
-#: The authors' released code run on these files here (5,000 iterations, 2,326 s).
+#: Hard-coded in commit 2a78a45 as "the authors' released code run on these files here (5,000 iterations,
+#: 2,326 s)"; no script, log, thread count or hardware recorded, so not reproducible from the repository.
 AUTHORS = {"seconds": 2326.0, "iterations": 5000, "mse": {"s2d1": 0.0386, "s3d6": 0.0726, "s1d1": 0.0368,
                                                             "s2d4": 0.0216}, "train": 0.0355}
 
@@ -139,12 +150,14 @@ def main() -> None:
 
     print(f"\n{'setting':<28}{'seconds':>9}{'iters':>7}  {'train':>7}" + "".join(f"{d:>8}" for d in TEST_DONORS)
           + f"{'mean':>8}{'feat.sp.':>9}")
-    authors = Row("authors code (measured)", AUTHORS["seconds"], AUTHORS["iterations"],
+    authors = Row("authors' code (hard-coded)", AUTHORS["seconds"], AUTHORS["iterations"],
                   {TRAIN_DONOR: AUTHORS["train"], **AUTHORS["mse"]}, float("nan"))
     for row in [authors, *rows, *rows_alone, *paper_rows]:
         print(row.line())
-    for name, mse in reference_predictors(adata).items():
-        print(Row(name + " (no fit)", float("nan"), 0, mse, float("nan")).line())
+    predictors = [Row(name + " (no fit)", float("nan"), 0, mse, float("nan"))
+                  for name, mse in reference_predictors(adata).items()]
+    for row in predictors:
+        print(row.line())
 
     default_seconds = float(np.mean([row.seconds for row in rows]))
     default_mse = float(np.mean([row.test_mean for row in rows]))
@@ -157,17 +170,31 @@ def main() -> None:
     print(f"default fit (mean of {len(rows)} seeds): {default_seconds:.1f} s, mean held-out MSE {default_mse:.4f}, "
           f"feature sparsity {default_sparsity:.3f}; target <= {authors.test_mean:.4f} in <= 45 s: "
           f"{'met' if default_mse <= authors.test_mean and default_seconds <= 45 else 'NOT met'}")
-    print(f"ratio authors' measured time ({AUTHORS['iterations']} iterations) / default: "
-          f"{AUTHORS['seconds'] / default_seconds:.0f}x; paper scheme {AUTHORS['iterations']} iterations "
-          f"(EXTRAPOLATED) / default: {paper_total / default_seconds:.0f}x (target >= 50)")
-    for goal, label in ((authors.test_mean, "the authors' held-out MSE"), (default_mse, "the default's held-out MSE")):
+    print(f"iteration-budget ratio (authors' {AUTHORS['iterations']:,} iterations / default), not speed at "
+          f"equal accuracy: authors' hard-coded time {AUTHORS['seconds'] / default_seconds:.0f}x; "
+          f"paper scheme (EXTRAPOLATED) {paper_total / default_seconds:.0f}x (target >= 50)")
+    default_reaches = "reaches it" if default_mse <= authors.test_mean else "does NOT reach it"
+    goals = (("like for like, time to reach the authors' held-out MSE", authors.test_mean,
+              f"; default {default_seconds:.1f} s, held-out {default_mse:.4f} ({default_reaches})"),
+             ("time to reach the default's held-out MSE", default_mse, ""))
+    for label, goal, default_part in goals:
         reached = [row for row in paper_rows if row.test_mean <= goal]
-        print(f"paper scheme reaching {label} ({goal:.4f}): " + (
-            f"after {reached[0].iterations} iterations, {reached[0].seconds:.1f} s (measured; feature sparsity "
-            f"{reached[0].feature_sparsity:.3f} vs default {default_sparsity:.3f}), ratio to default "
-            f"{reached[0].seconds / default_seconds:.1f}x" if reached else
-            f"not within {longest.iterations} iterations ({longest.seconds:.0f} s measured, ratio to default > "
-            f"{longest.seconds / default_seconds:.1f}x)"))
+        if reached:
+            first = reached[0]
+            paper_part = (f"paper scheme within {first.iterations} iterations, {first.seconds:.1f} s "
+                          f"(measured; held-out {first.test_mean:.4f}, feature sparsity "
+                          f"{first.feature_sparsity:.3f} vs default {default_sparsity:.3f}), "
+                          f"time paper scheme / default {first.seconds / default_seconds:.2f}x")
+        else:
+            paper_part = (f"paper scheme not within {longest.iterations} iterations ({longest.seconds:.0f} s "
+                          "measured, time paper scheme / default > "
+                          f"{longest.seconds / default_seconds:.2f}x)")
+        print(f"{label} ({goal:.4f}): {paper_part}{default_part}")
+    for row in predictors:
+        if row.test_mean < default_mse:
+            print(f"note: {row.name} has a lower held-out MSE ({row.test_mean:.4f}) than the default "
+                  f"({default_mse:.4f}): on this measure the fitted dynamics do not beat a predictor without "
+                  "a fit")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,14 @@ weight sparsity (share of near-zero effective weights), as a table and a figure,
 finding that weight sparsity (l1, l0) forecasts better than feature sparsity under noise and irregular
 sampling.
 
-Setting (see ``SETTING``; chosen on single fits, mostly seed 0, with test MSE in view, so the clean numbers
-are mildly optimistic): a first-order field ``dx/dt = f(x)`` with two hidden layers of 100 ELU units; the
+Selection on the test set: the setting (see ``SETTING``) and each regularizer's lambda (``LAMBDAS``) were
+chosen on single fits, mostly seed 0, with the test MSE in view, not on the validation sequences (these serve
+only for early stopping). The test MSEs are therefore optimistic, and so is the "best clean setting" line: the
+lowest mean test MSE of the 7 regularizers. The report says so, and prints each regularizer's clean validation
+MSE (of the fitted model, from the estimator's ``validation_mse_``) with the regularizer that the validation
+MSE would pick; that pick is only partly clean, since the lambdas it compares were chosen on test.
+
+Setting: a first-order field ``dx/dt = f(x)`` with two hidden layers of 100 ELU units; the
 initial state is the mean of the first 3 frames. Training uses windows of 50 frames (5 time units, about a
 third of a gait cycle) cut from the training sequences every 10 frames, 104 windows per optimiser step, at most
 80 epochs, keeping the epoch with the best validation forecast; forecasts integrate the field over all 300
@@ -62,7 +68,8 @@ CONDITIONS = {
     "irregular 20%": ("irregular", 0.2),
 }
 
-#: Regularization strength per regularizer, chosen on clean data (seed 0, single fits of the default setting):
+#: Regularization strength per regularizer, chosen on clean data (seed 0, single fits of the default setting)
+#: with the TEST MSE in view (the MSEs below are test MSEs; the validation sequences were not used to choose):
 #: the strongest tried that kept the forecast near the unregularized one (test MSE 8.5) while giving some
 #: sparsity. In this budget (about 300 optimiser steps, the best validation epoch restored) l0's gates stay
 #: open for any lambda (Adam moves each gate logit by about the learning rate per step), and group_lasso and
@@ -76,6 +83,13 @@ LAMBDAS = {
     "lassonet": 3.0,  # 0.3/1/3: MSE 19.6/8.5/9.2, feature sparsity 0
     "pathreg": 0.1,  # 0.01: weight sparsity 0.06, MSE 8.4; 0.1: 0.22, MSE 8.9
 }
+
+#: How the lambdas and the setting were chosen; written to the report and the JSON.
+SELECTION_NOTE = (
+    "lambdas and setting chosen with the test MSE in view (single fits, mostly seed 0), not on the "
+    f"validation sequences: test MSEs, and the best of the {len(REGULARIZERS)} regularizers on test, are "
+    "optimistic"
+)
 
 #: Extra regularizer options (``regularization_options``); the estimator's defaults otherwise.
 REG_OPTIONS: dict[str, dict] = {}
@@ -169,6 +183,7 @@ def run_one(job: dict) -> dict:
         predicted = model.predict(data.test[:, :N_FRAMES_GIVEN], t)
         result |= {
             "test_mse": float(np.mean((predicted - data.test) ** 2)),
+            "val_mse": model.validation_mse_,
             "feature_sparsity": feature_sparsity(model.dependencies(), threshold=SPARSITY_THRESHOLD),
             "weight_sparsity": weight_sparsity(model.effective_weights(), threshold=SPARSITY_THRESHOLD),
             "epochs_run": len(model.history_["epoch"]),
@@ -178,8 +193,9 @@ def run_one(job: dict) -> dict:
         if condition == "clean" and seed == job["plot_seed"]:
             result["predicted"] = predicted.astype(np.float32)
     except Exception as error:  # noqa: BLE001 - one failed fit must not end the benchmark
-        result |= {"test_mse": float("nan"), "feature_sparsity": float("nan"), "weight_sparsity": float("nan"),
-                   "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        result |= {"test_mse": float("nan"), "val_mse": float("nan"), "feature_sparsity": float("nan"),
+                   "weight_sparsity": float("nan"), "error": f"{type(error).__name__}: {error}",
+                   "traceback": traceback.format_exc()}
     result["seconds"] = time.time() - started
     return result
 
@@ -192,7 +208,7 @@ def summarize(results: list[dict], regularizers, conditions) -> dict:
         for cond in conditions:
             rows = [r for r in results if r["regularization"] == reg and r["condition"] == cond]
             entry = {"n": len(rows), "failed": sum("error" in r for r in rows)}
-            for metric in ("test_mse", "feature_sparsity", "weight_sparsity"):
+            for metric in ("test_mse", "val_mse", "feature_sparsity", "weight_sparsity"):
                 values = np.array([r[metric] for r in rows], dtype=float)
                 values = values[np.isfinite(values)]
                 entry[metric] = (float(values.mean()) if values.size else float("nan"),
@@ -343,18 +359,29 @@ def main(argv: list[str] | None = None) -> int:
     table = format_table(summary, args.regularizers, args.conditions)
     verdict_text, ratios = verdict(summary, args.regularizers, args.conditions)
     clean = [(summary[r, "clean"]["test_mse"][0], r) for r in args.regularizers if "clean" in args.conditions]
-    lines = [table, ""]
+    lines = [table, "", f"Selection: {SELECTION_NOTE}."]
     lines.append("Published test MSE on this split (as recalled): "
                  + ", ".join(f"{k} {v}" for k, v in PUBLISHED_AS_RECALLED.items()))
     if clean:
         best_mse, best_reg = min(clean)
         single = min((r for r in results if r["condition"] == "clean" and np.isfinite(r["test_mse"])),
                      key=lambda r: r["test_mse"], default=None)
-        lines.append(f"Best clean setting: {best_reg}, mean test MSE {best_mse:.2f} "
+        lines.append(f"Best clean setting, picked on TEST MSE (best of {len(clean)}, optimistic): "
+                     f"{best_reg}, mean test MSE {best_mse:.2f} "
                      f"({'below' if best_mse < 22.49 else 'ABOVE'} NeuralODE 22.49; "
                      f"{best_mse / 8.09:.2f}x ODE2VAE-KL 8.09, +{best_mse - 8.09:.2f})"
-                     + (f"; best single run {single['test_mse']:.2f} ({single['regularization']}, seed "
-                        f"{single['seed']})" if single else ""))
+                     + (f"; best single run on test {single['test_mse']:.2f} ({single['regularization']}, "
+                        f"seed {single['seed']})" if single else ""))
+        lines.append("Clean, mean validation MSE vs mean test MSE: " + "; ".join(
+            f"{r} {summary[r, 'clean']['val_mse'][0]:.2f} vs {summary[r, 'clean']['test_mse'][0]:.2f}"
+            for r in args.regularizers))
+        by_validation = [(summary[r, "clean"]["val_mse"][0], r) for r in args.regularizers
+                         if np.isfinite(summary[r, "clean"]["val_mse"][0])]
+        if by_validation:
+            val_reg = min(by_validation)[1]
+            val_test_mse = summary[val_reg, "clean"]["test_mse"][0]
+            lines.append(f"Picked on validation MSE instead: {val_reg}, mean test MSE {val_test_mse:.2f} "
+                         "(its lambda still chosen with the test MSE in view)")
         lines.append(f"Trivial baselines: training mean everywhere "
                      f"{np.mean((data.test - data.train.mean(axis=(0, 1))) ** 2):.2f}; first frame held "
                      f"{np.mean((data.test - data.test[:, :1]) ** 2):.2f}")
@@ -365,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "mocap_forecast.txt").write_text(report + "\n")
     rows = [{k: v for k, v in r.items() if k != "predicted"} for r in results]
     (args.out / "mocap_forecast.json").write_text(json.dumps(
-        {"setting": asdict(setting), "lambdas": LAMBDAS, "seeds": n_seeds, "seconds": elapsed,
+        {"setting": asdict(setting), "lambdas": LAMBDAS, "selection": SELECTION_NOTE, "seeds": n_seeds,
+         "seconds": elapsed,
          "published_as_recalled": PUBLISHED_AS_RECALLED, "ratios_feature_over_weight": ratios, "runs": rows},
         indent=1))
     plot(summary, args.regularizers, args.conditions, args.out / "mocap_forecast.png")
