@@ -25,6 +25,13 @@ is its posterior inclusion weight under BIC (``n log MSE + complexity log n``) o
     The classic connectionist gene-network ODE (Mjolsness, Sharp & Reinitz 1991): rate_i = r_i sigmoid(W_i x + b_i)
     - gamma_i x_i + c_i, one sigmoid unit per target, L1 penalty ``SIGMOID_L1`` on W, fitted to all targets at
     once by Adam (standardised states and rates); an edge scores |W|. A generic model class with few parameters.
+``best-subset kinetics, sigmoid unit / MLP of 8 ELU units (k <= 2)``
+    The same exhaustive search with generic neural kinetic classes in place of the simulator's:
+    ``rate = a sigmoid(g(target, S)) - gamma target + c``, ``g`` linear or one hidden ELU layer
+    (``kinetic_subset_scores``); complexity: the parameters. Does the search, with a neural class, suffice?
+``... transport pairs``
+    The Hill search and the sigmoid network on the secant rates of the transport pairs that ``sn.tl.fit``
+    builds by default (``ot_pairs`` of ``benchmarks/grn_recovery.py``) instead of consecutive steps.
 ``|Pearson|``
     Absolute correlation of expression.
 ``sparsenode ...``
@@ -37,7 +44,7 @@ network = |mean Jacobian| over the cells), given the simulator's noise-free rate
 (scanpy's own ``GRNsim.Xdiff_hill``) instead of the noisy steps between them (the dynamic noise per step is
 about 4 times the rates' spread). The field is fitted to the pairs ``(x, x + EXACT_PAIR_STEPS * rate(x))``.
 
-Run from the repository root (about 3.5 minutes on 2 cores; one torch thread, ``TORCH_THREADS``)::
+Run from the repository root (about 5.5 minutes on 2 cores; one torch thread, ``TORCH_THREADS``)::
 
     python benchmarks/krumsiek11_limits.py [--max-parents 2 3 4] [--hill-max-parents 2]
 """
@@ -69,6 +76,8 @@ SIGMOID_L1, SIGMOID_STEPS = 0.01, 3000
 #: Torch threads of every fit, as in each worker of ``grn_recovery.py``: fixed, so that the figures do not depend
 #: on the machine's core count.
 TORCH_THREADS = 1
+#: Full-batch Adam steps and learning rate of the neural kinetic subset search.
+KINETIC_STEPS, KINETIC_LEARNING_RATE = 1500, 0.02
 #: Duration (simulation steps) of the pairs built from the exact rates.
 EXACT_PAIR_STEPS = 10.0
 #: A set's error and complexity, from (states, rates, blocks, target, regulators).
@@ -95,12 +104,83 @@ def best_subset_scores(states: np.ndarray, rates: np.ndarray, max_parents: int, 
         others = [j for j in range(d) if j != target]
         sets = [s for k in range(max_parents + 1) for s in itertools.combinations(others, k)]
         errors, complexity = np.array([set_error(states, rates, blocks, target, s) for s in sets]).T
-        bic = len(states) * np.log(errors) + complexity * np.log(len(states))
-        weights = np.exp(-(bic - bic.min()) / 2)
-        weights /= weights.sum()
-        for weight, s in zip(weights, sets, strict=True):
+        for weight, s in zip(bic_weights(errors, complexity, len(states)), sets, strict=True):
             scores[target, list(s)] += weight
     return scores
+
+
+def bic_weights(errors: np.ndarray, complexity: np.ndarray, n: int) -> np.ndarray:
+    """Posterior weights of candidate sets from their mean squared ``errors`` and ``complexity`` (parameters)
+    under BIC, ``n log MSE + complexity log n``, on ``n`` points."""
+    bic = n * np.log(errors) + complexity * np.log(n)
+    weights = np.exp(-(bic - bic.min()) / 2)
+    return weights / weights.sum()
+
+
+def kinetic_subset_scores(states: np.ndarray, rates: np.ndarray, hidden: int, max_parents: int = 2,
+                          seed: int = 0) -> np.ndarray:
+    """``(d, d)`` BIC inclusion weights (row = target) of every parent set S of at most ``max_parents`` genes,
+    each fitted within a generic neural kinetic class: ``rate_t = a sigmoid(g(x_t, x_S)) - gamma x_t + c``,
+    ``g`` linear (``hidden=0``: one sigmoid unit) or one ELU layer of ``hidden`` units, inputs standardised.
+    All (target, S) models are fitted at once (``KINETIC_STEPS`` full-batch Adam steps); complexity = their
+    parameters. The subset search of the Hill rows with a neural class in place of the simulator's."""
+    import torch
+
+    n, d = states.shape
+    inputs_all = torch.tensor((states - states.mean(0)) / (states.std(0) + 1e-12), dtype=torch.float32)
+    scaled = torch.tensor(states / (states.std(0) + 1e-12), dtype=torch.float32)
+    targets = torch.tensor(rates / (rates.std(0) + 1e-12), dtype=torch.float32)
+    candidates = [(t, s) for t in range(d) for k in range(max_parents + 1)
+                  for s in itertools.combinations([j for j in range(d) if j != t], k)]
+    width = max_parents + 1
+    columns = torch.zeros(len(candidates), width, dtype=torch.long)
+    used = torch.zeros(len(candidates), width)
+    for row, (t, s) in enumerate(candidates):
+        columns[row, : len(s) + 1] = torch.tensor([t, *s])
+        used[row, : len(s) + 1] = 1.0
+    inputs = inputs_all[:, columns] * used  # (n, candidates, width)
+    target_of = torch.tensor([t for t, _ in candidates])
+    generator = torch.Generator().manual_seed(seed)
+    shape = (len(candidates), width, hidden) if hidden else (len(candidates), width)
+    weight = torch.nn.Parameter(torch.randn(*shape, generator=generator) * (0.5 if hidden else 0.1))
+    output = torch.nn.Parameter(torch.randn(len(candidates), max(hidden, 1), generator=generator) * 0.3)
+    hidden_bias = torch.nn.Parameter(torch.zeros(len(candidates), max(hidden, 1)))
+    bias, amplitude, decay, offset = (torch.nn.Parameter(torch.full((len(candidates),), value))
+                                      for value in (0.0, 1.0, 0.0, 0.0))
+    parameters = [weight, bias, amplitude, decay, offset] + ([output, hidden_bias] if hidden else [])
+    optimizer = torch.optim.Adam(parameters, lr=KINETIC_LEARNING_RATE)
+    for _ in range(KINETIC_STEPS):
+        if hidden:
+            units = torch.nn.functional.elu(torch.einsum("nbm,bmh->nbh", inputs, weight * used[..., None])
+                                            + hidden_bias)
+            activation = (units * output).sum(-1) + bias
+        else:
+            activation = (inputs * weight).sum(-1) + bias
+        predicted = (amplitude * torch.sigmoid(activation) - torch.nn.functional.softplus(decay) * scaled[:, target_of]
+                     + offset)
+        errors = ((predicted - targets[:, target_of]) ** 2).mean(0)
+        optimizer.zero_grad()
+        errors.sum().backward()
+        optimizer.step()
+    errors = errors.detach().numpy().astype(np.float64)
+    sizes = used.sum(1).numpy()
+    complexity = sizes * max(hidden, 1) + 4 + 2 * hidden
+    scores = np.zeros((d, d))
+    for t in range(d):
+        rows = np.flatnonzero(target_of.numpy() == t)
+        for weight_of_set, row in zip(bic_weights(errors[rows], complexity[rows], n), rows, strict=True):
+            scores[t, list(candidates[row][1])] += weight_of_set
+    return scores
+
+
+def transport_pair_rates(adata) -> tuple[np.ndarray, np.ndarray]:
+    """States and secant rates of the transport pairs that ``tl.fit`` builds by default (``grn_recovery``'s
+    ``ot_pairs``: 12 time bins per lineage, entropic OT)."""
+    from grn_recovery import load, ot_pairs
+
+    _, t, lineages = load("krumsiek11")
+    x0, x1, dt = ot_pairs(np.asarray(adata.X, dtype=np.float64), t, lineages)
+    return x0, (x1 - x0) / dt[:, None]
 
 
 def knn_error(states: np.ndarray, rates: np.ndarray, blocks: np.ndarray, target: int,
@@ -224,10 +304,20 @@ def main() -> None:
         start = time.perf_counter()
         rows[f"best-subset Hill kinetics (k <= {k})"] = (best_subset_scores(states, rates, k, hill_error),
                                                          time.perf_counter() - start)
+    for hidden, name in ((0, "sigmoid unit"), (8, "MLP of 8 ELU units")):
+        start = time.perf_counter()
+        rows[f"best-subset kinetics, {name} (k <= 2)"] = (kinetic_subset_scores(states, rates, hidden),
+                                                         time.perf_counter() - start)
     start = time.perf_counter()
     rows["Hill library, Lasso (CV)"] = (hill_lasso_scores(states, rates), time.perf_counter() - start)
     start = time.perf_counter()
     rows["sigmoid network"] = (sigmoid_network_scores(states, rates), time.perf_counter() - start)
+    pair_states, pair_rates = transport_pair_rates(adata)
+    for name, score in (("best-subset Hill (k <= 2), transport pairs",
+                         lambda: best_subset_scores(pair_states, pair_rates, 2, hill_error)),
+                        ("sigmoid network, transport pairs", lambda: sigmoid_network_scores(pair_states, pair_rates))):
+        start = time.perf_counter()
+        rows[name] = (score(), time.perf_counter() - start)
     rows["|Pearson|"] = (np.abs(np.corrcoef(X.T)), 0.0)
     keys = {"time_key": "time", "lineage_key": "lineage"}
     for name, settings in (("sparsenode tl.fit defaults", keys),
