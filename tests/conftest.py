@@ -1,6 +1,7 @@
-"""Test configuration: offline data, headless plotting, a one-thread fixture for small fits."""
+"""Test configuration: offline data, headless plotting, a one-thread fixture for small fits, a simulated Ctrl-C."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -21,3 +22,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def interrupt_at_step(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, int]]:
+    """``interrupt_at_step(step, once=True)`` makes optimisation step number ``step`` (counted over warm starts
+    and epochs of every fit) raise ``KeyboardInterrupt``, as Ctrl-C in a notebook would (``once=False``: every
+    later step too); it returns the step counter ``{"n": ...}``."""
+    from sparsenode.nn import train
+
+    def arrange(step: int, *, once: bool = True) -> dict[str, int]:
+        original, calls = train._checked_step, {"n": 0}
+
+        def interrupted_step(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == step or (calls["n"] > step and not once):
+                raise KeyboardInterrupt
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(train, "_checked_step", interrupted_step)
+        return calls
+
+    return arrange

@@ -539,18 +539,8 @@ def test_repr_of_a_model_with_array_params(linear: tuple) -> None:
     assert repr(model) == "SparseNODE(regularization='pathreg', lam=None, order=1, fitted)"
 
 
-def test_keyboard_interrupt_in_the_warm_start_ends_the_fit(linear: tuple, monkeypatch) -> None:
-    from sparsenode.nn import train
-
-    step, calls = train._checked_step, {"n": 0}
-
-    def interrupted_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return step(*args, **kwargs)
-
-    monkeypatch.setattr(train, "_checked_step", interrupted_step)
+def test_keyboard_interrupt_in_the_warm_start_ends_the_fit(linear: tuple, interrupt_at_step) -> None:
+    calls = interrupt_at_step(3)
     X, t, _ = linear
     model = SparseNODE(**TINY).fit(X[:, :8], t[:8])  # warm start of 20 steps, interrupted in its third
     assert model.interrupted_ and calls["n"] == 3  # no trajectory epoch ran

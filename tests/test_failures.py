@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import sparsenode as sn
-from sparsenode.nn import train
 from sparsenode.nn.regularizers.cnode import CNODE
 from sparsenode.nn.train import FitError
 
@@ -56,32 +55,17 @@ def test_exhausted_solver_budget_raises_fit_error_with_remedy() -> None:
         model.fit(*decaying_trajectories())
 
 
-def interrupt_after_three_steps(monkeypatch: pytest.MonkeyPatch, *, once: bool = False) -> None:
-    """Make the fourth optimisation step raise ``KeyboardInterrupt``, as Ctrl-C in a notebook would (``once``:
-    only the fourth; otherwise every later step too)."""
-    step = train._checked_step
-    calls = {"n": 0}
-
-    def interrupted_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4 or (calls["n"] > 4 and not once):
-            raise KeyboardInterrupt
-        return step(*args, **kwargs)
-
-    monkeypatch.setattr(train, "_checked_step", interrupted_step)
-
-
 @pytest.mark.parametrize(("validation_fraction", "kept"), [(0.0, "the last parameters"),
                                                         (0.3, "the best parameters by validation MSE")])
-def test_keyboard_interrupt_says_which_parameters_are_kept(monkeypatch, caplog, validation_fraction, kept) -> None:
-    interrupt_after_three_steps(monkeypatch)
+def test_keyboard_interrupt_says_which_parameters_are_kept(interrupt_at_step, caplog, validation_fraction, kept) -> None:
+    interrupt_at_step(4, once=False)
     with caplog.at_level("WARNING", logger="sparsenode"):
         sn.SparseNODE(epochs=20, validation_fraction=validation_fraction, **TINY).fit(*decaying_trajectories())
     assert f"fitting interrupted after 3 epochs; keeping {kept}" in caplog.text
 
 
-def test_keyboard_interrupt_during_tl_fit_writes_every_slot(monkeypatch) -> None:
-    interrupt_after_three_steps(monkeypatch)
+def test_keyboard_interrupt_during_tl_fit_writes_every_slot(interrupt_at_step) -> None:
+    interrupt_at_step(4, once=False)
     adata = tiny_adata()
     sn.tl.fit(adata, time_key="time", lineage_key="lineage", epochs=50, **TINY)
     assert {"sparsenode", "sparsenode_jacobian"} <= set(adata.varp)
@@ -90,9 +74,9 @@ def test_keyboard_interrupt_during_tl_fit_writes_every_slot(monkeypatch) -> None
     assert np.isfinite(adata.varp["sparsenode"]).all()
 
 
-def test_keyboard_interrupt_ends_the_chain_of_stages(monkeypatch) -> None:
+def test_keyboard_interrupt_ends_the_chain_of_stages(interrupt_at_step) -> None:
     """One Ctrl-C in the transport stage ends tl.fit there: the refinement on trajectories does not run."""
-    interrupt_after_three_steps(monkeypatch, once=True)
+    interrupt_at_step(4)
     adata = tiny_adata()
     sn.tl.fit(adata, time_key="time", lineage_key="lineage", epochs=20, refine_epochs=20, transport_bins=4, **TINY)
     history = adata.uns["sparsenode"]["history"]
@@ -106,24 +90,12 @@ def adata_contents(adata: anndata.AnnData) -> tuple:
 
 
 @pytest.mark.parametrize("tool", ["regularization_path", "bootstrap", "bootstrap_replicate"])
-def test_keyboard_interrupt_stops_a_tool_with_several_fits_and_writes_nothing(monkeypatch, tool) -> None:
+def test_keyboard_interrupt_stops_a_tool_with_several_fits_and_writes_nothing(interrupt_at_step, tool) -> None:
     """A fit cut short by Ctrl-C must not enter a λ selection or a stability matrix: the tool stops (as it does
     with n_jobs > 1, where joblib receives the interrupt) and the AnnData keeps what it held."""
     adata = tiny_adata()
     keys = {"time_key": "time", "lineage_key": "lineage", "training_data": "trajectories", "epochs": 5, **TINY}
-    if tool == "bootstrap_replicate":  # the main fit runs; a replicate is interrupted
-        steps = train._checked_step
-        calls = {"n": 0}
-
-        def interrupted_step(*args, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == 8:
-                raise KeyboardInterrupt
-            return steps(*args, **kwargs)
-
-        monkeypatch.setattr(train, "_checked_step", interrupted_step)
-    else:
-        interrupt_after_three_steps(monkeypatch, once=True)
+    interrupt_at_step(8 if tool == "bootstrap_replicate" else 4)  # replicate: after the 5 steps of the main fit
     before = adata_contents(adata)
     with pytest.raises(KeyboardInterrupt):
         if tool == "regularization_path":

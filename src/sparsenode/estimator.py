@@ -697,10 +697,10 @@ class SparseNODE(BaseEstimator):
         # the warm start differentiates the whole trajectories (segments overlap and would repeat their points);
         # the training error is measured on them as the validation error is, from the same initial states
         whole_trajectories = scaled, shifted
-        training_batch = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
+        training_batch = train = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
         if self.segment_points is not None:
             scaled, shifted, initial_states = self._segments_with_initial_states(scaled, shifted)
-        train = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
+            train = TrajectoryBatch.from_arrays(scaled, shifted, initial_states, device=device)
         label = f"{self.regularization} λ={regularizer.lam:g}, {len(values)} trajectories"
         options = TrainingOptions(self.epochs, self.learning_rate, self.batch_size, self.patience,
                                   self.warm_start_epochs, self.progress, label, initial_noise=self.initial_noise)
