@@ -1,8 +1,14 @@
-"""Shared docstring sections (sparsenode._docs.fill_doc)."""
+"""Shared docstring sections (sparsenode._docs.fill_doc), docstring examples, and the package's public surface:
+its ``__all__``, the API reference and the declared dependencies."""
 
+import ast
 import doctest
+import importlib.metadata
 import inspect
 import re
+import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +16,7 @@ import sparsenode as sn
 from sparsenode._docs import PLOT_SHOW_PARAMETERS, fill_doc
 
 PLACEHOLDER = re.compile(r"^\s*\{[A-Za-z_]\w*\}\s*$", re.MULTILINE)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_fill_doc_indents_the_section_as_the_placeholder_and_keeps_other_braces():
@@ -59,3 +66,44 @@ def test_docstring_examples_run(function, tmp_path, monkeypatch):
     for test in tests:
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_the_package_exports_its_modules_estimator_and_exceptions() -> None:
+    assert set(sn.__all__) == {"ModelFormatError", "NotFittedError", "SparseNODE", "__version__", "datasets",
+                               "metrics", "nn", "pl", "pp", "tl"}
+    assert all(hasattr(sn, name) for name in sn.__all__)
+    assert all(issubclass(getattr(sn, name), Exception) for name in ("ModelFormatError", "NotFittedError"))
+
+
+def test_the_api_reference_lists_every_module_class_and_exception_of_the_package() -> None:
+    """docs/api.md says it lists every function, class and exception of each ``__all__``."""
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^ {3}(sparsenode\.\w+)$", api, re.MULTILINE))
+    public = {f"sparsenode.{name}" for name in sn.__all__ if inspect.ismodule(getattr(sn, name))
+              or inspect.isclass(getattr(sn, name))}
+    assert public <= listed, sorted(public - listed)
+
+
+def canonical(distribution: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def test_every_module_level_import_of_the_package_is_a_declared_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {canonical(re.match(r"[A-Za-z0-9_.-]+", requirement).group())
+                for requirement in project["dependencies"]}
+    providers = importlib.metadata.packages_distributions()
+    undeclared = set()
+    for file in (ROOT / "src" / "sparsenode").rglob("*.py"):
+        for statement in ast.parse(file.read_text(encoding="utf-8")).body:
+            if isinstance(statement, ast.Import):
+                modules = [alias.name for alias in statement.names]
+            elif isinstance(statement, ast.ImportFrom) and statement.level == 0:
+                modules = [statement.module]
+            else:
+                continue
+            for top in {module.split(".")[0] for module in modules} - set(sys.stdlib_module_names) - {"sparsenode"}:
+                if not {canonical(name) for name in providers.get(top, [top])} & declared:
+                    undeclared.add(f"{top} ({file.relative_to(ROOT)})")
+    assert not undeclared, sorted(undeclared)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn.exceptions
 import torch
 from _systems import harmonic_oscillator, repressilator, sparse_linear_system
 
+import sparsenode as sn
 from sparsenode import SparseNODE
 from sparsenode.estimator import NotFittedError
 from sparsenode.io import ModelFormatError
@@ -388,6 +390,18 @@ def test_using_an_unfitted_or_mismatched_model_fails(fitted: dict, linear: tuple
         fitted["l1"].predict(X[:, 0, :3], t)
     with pytest.raises(ValueError, match="X has 3 features but the model has 10"):
         fitted["l1"].mse(X[..., :3], t)
+
+
+def test_exceptions_are_exported_and_not_fitted_is_scikit_learns(tmp_path: Path) -> None:
+    assert sn.NotFittedError is NotFittedError and sn.ModelFormatError is ModelFormatError
+    assert {"NotFittedError", "ModelFormatError"} <= set(sn.__all__)
+    # scikit-learn's NotFittedError (a ValueError and an AttributeError), and a RuntimeError as before
+    assert issubclass(NotFittedError, sklearn.exceptions.NotFittedError) and issubclass(NotFittedError, RuntimeError)
+    with pytest.raises(sklearn.exceptions.NotFittedError, match="not fitted yet"):
+        SparseNODE().predict(np.zeros((1, 3)), np.arange(3.0))
+    with pytest.raises(sklearn.exceptions.NotFittedError, match="not fitted yet"):
+        SparseNODE().save(tmp_path / "model.npz")
+    assert not (tmp_path / "model.npz").exists()
 
 
 @pytest.fixture(scope="module")

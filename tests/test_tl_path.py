@@ -10,7 +10,14 @@ import pytest
 import sparsenode as sn
 from sparsenode.metrics import spurious_feature_sparsity
 from sparsenode.nn.train import FitError
-from sparsenode.tl._path import DEFAULT_LAMS, SELECTION_TOLERANCE, allowed_inputs, select_lam
+from sparsenode.tl import _path
+from sparsenode.tl._path import (
+    DEFAULT_LAMS,
+    SELECTION_TOLERANCE,
+    allowed_inputs,
+    check_validation_points,
+    select_lam,
+)
 
 TINY = {"hidden": (8, 8), "epochs": 15, "warm_start_epochs": 5, "progress": False}
 TRAJECTORY = {"time_key": "time", "lineage_key": "lineage"}
@@ -209,6 +216,8 @@ def test_h5ad_round_trip(path_adata: ad.AnnData, tmp_path) -> None:
     for name in (*PATH_ARRAYS, "spurious_feature_sparsity"):
         assert np.array_equal(after[name], before[name]), name
     assert float(after["selected_lam"]) == float(before["selected_lam"]) and after["selection"] == "1se"
+    lams = read.uns["sparsenode"]["params"]["lams"]
+    assert lams.dtype == np.float64 and np.array_equal(lams, np.sort(LAMS))
     assert np.array_equal(read.varp["sparsenode"], path_adata.varp["sparsenode"])
     grid = np.linspace(0, 1, 5)
     x0 = np.full((1, 4), 0.5)
@@ -238,8 +247,11 @@ def test_path_params_have_every_key_of_tl_fit_params(path_adata: ad.AnnData) -> 
     assert set(fitted.uns["sparsenode"]["params"]) <= set(params)
     assert params["n_models"] == 1 and params["velocity_key"] == fitted.uns["sparsenode"]["params"]["velocity_key"]
     assert set(params) - set(fitted.uns["sparsenode"]["params"]) == {
-        "selection", "validation_trajectories", "allowed_regulators"
+        "lams", "selection", "validation_trajectories", "allowed_regulators"
     }
+    # the grid as fitted: ascending floats, as regularization_path["lam"], but not the same array
+    assert params["lams"].dtype == np.float64 and np.array_equal(params["lams"], np.sort(LAMS))
+    assert params["lams"] is not path_adata.uns["sparsenode"]["regularization_path"]["lam"]
 
 
 # ---------------------------------------------------------------------------------------------- options
@@ -297,6 +309,14 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sn.SparseNODE, "fit", refuse)
 
 
+@pytest.fixture
+def no_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("transport pairs were built: the held-out points were not checked first")
+
+    monkeypatch.setattr(_path, "cell_pairs", refuse)
+
+
 BAD_ARGUMENTS = {
     "unknown_selection": ({"selection": "best"}, ValueError, r"selection='best'"),
     "empty_lams": ({"lams": []}, ValueError, r"lams=\[\]"),
@@ -318,6 +338,9 @@ BAD_ARGUMENTS = {
     "bad_key": ({"key_added": "a/b"}, ValueError, r"key_added='a/b'"),
     "transport_alone": ({"training_data": "transport"}, ValueError, r"training_data='transport' must be"),
     "bad_max_pairs": ({"transport_max_pairs": 0}, ValueError, r"transport_max_pairs=0"),
+    # 5 bins: 5 points per lineage, all of them initial points (initial_points=5); seed 1 with 6 bins draws none
+    "no_point_to_hold_out": ({"n_bins": 5}, ValueError, r"validation_fraction=0\.1 holds out no point"),
+    "no_point_drawn": ({"n_bins": 6, "seed": 1}, ValueError, r"validation_fraction=0\.1 draws none of the points"),
 }
 
 
@@ -334,3 +357,38 @@ def test_bad_arguments_fail_before_any_fit_and_leave_adata_unchanged(case: str, 
     assert np.array_equal(adata.X, before.X)
     pd.testing.assert_frame_equal(adata.obs, before.obs)
     pd.testing.assert_frame_equal(adata.var, before.var)
+
+
+def test_trajectories_too_short_to_hold_out_a_point_are_refused_before_any_work(
+    no_training: None, no_transport: None
+) -> None:
+    """Trajectories of at most ``initial_points`` points (here 5 bins) leave ``validation_fraction`` nothing to
+    hold out: refused before transport pairs and fits, with the cause and the ways out (it used to surface after
+    every λ was fitted, as a ``FitError`` about the fits)."""
+    adata = make_adata()
+    before = adata.copy()
+    with pytest.raises(ValueError, match=r"first 5 point\(s\) of each trajectory \(initial_points=5\).*no trajectory "
+                                         r"has more \(the longest has 5\)") as error:
+        sn.tl.regularization_path(adata, lams=LAMS, n_bins=5, **TRAJECTORY, **TINY)
+    for remedy in ("validation_trajectories=", "a lower initial_points", "a larger n_bins"):
+        assert remedy in str(error.value), remedy
+    assert not adata.uns and not adata.varp and not adata.layers
+    assert np.array_equal(adata.X, before.X)
+    pd.testing.assert_frame_equal(adata.obs, before.obs)
+    # trajectories held out whole need no held-out points: the same data pass the check and reach the fits
+    with pytest.raises(AssertionError, match="SparseNODE.fit was reached"):
+        sn.tl.regularization_path(adata, lams=LAMS, n_bins=5, validation_trajectories="b",
+                                  training_data="trajectories", **TRAJECTORY, **TINY)
+
+
+@pytest.mark.parametrize(("n_bins", "seed", "none_drawn"), [(6, 0, False), (6, 1, True), (8, 1, True), (8, 2, False)])
+def test_the_check_holds_out_exactly_what_a_fit_holds_out(n_bins: int, seed: int, none_drawn: bool) -> None:
+    X, t = sn.pp.trajectories(make_adata(), n_bins=n_bins, **TRAJECTORY).to_arrays()
+    model = sn.SparseNODE(hidden=(4,), epochs=1, warm_start_epochs=0, validation_fraction=0.1, initial_points=5,
+                          seed=seed, progress=False)
+    assert np.isnan(model.fit(X, t).validation_mse_) == none_drawn  # a fit without held-out points has no val MSE
+    if none_drawn:
+        with pytest.raises(ValueError, match=f"draws none of the points after the first 5 .*seed={seed}"):
+            check_validation_points(model.get_params(), X)
+    else:
+        check_validation_points(model.get_params(), X)

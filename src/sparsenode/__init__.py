@@ -2,12 +2,24 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, pl, pp, tl
-from .estimator import SparseNODE
+from . import datasets, metrics, nn, pl, pp, tl
+from .estimator import NotFittedError, SparseNODE
+from .io import ModelFormatError
 
 try:
     __version__ = version("sparsenode")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-__all__ = ["SparseNODE", "__version__", "datasets", "pl", "pp", "tl"]
+__all__ = [
+    "ModelFormatError",
+    "NotFittedError",
+    "SparseNODE",
+    "__version__",
+    "datasets",
+    "metrics",
+    "nn",
+    "pl",
+    "pp",
+    "tl",
+]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from . import io
 from ._checks import check_positive_int, is_real
@@ -109,8 +110,13 @@ def regulator_mask(regulators: ArrayLike, n_features: int) -> np.ndarray:
     return mask
 
 
-class NotFittedError(RuntimeError):
-    """The model must be fitted (or loaded) first."""
+class NotFittedError(RuntimeError, SklearnNotFittedError):
+    """The model must be fitted (or loaded) first.
+
+    Raised by the methods of an unfitted :class:`SparseNODE` that need a fit (``predict``, ``dependencies``,
+    ``save``, ...). It is scikit-learn's :class:`~sklearn.exceptions.NotFittedError` (so also a
+    :class:`ValueError` and an :class:`AttributeError`), and a :class:`RuntimeError` as in earlier versions.
+    """
 
 
 def as_numbers(values: ArrayLike, name: str) -> np.ndarray:
@@ -301,7 +307,7 @@ class SparseNODE(BaseEstimator):
         the observed trajectories, so predictions from other initial states (another donor, a perturbed cell)
         generalise better: on the hematopoiesis protocol, before per-gene decay existed, 0.3 to 1.0 lowered the
         held-out-donor MSE from 0.0423-0.0452 to 0.0411-0.0415 over 3 seeds (``benchmarks/hematopoiesis_speed.py``;
-        with decay, trajectories alone at 0.5: 0.0380).
+        with decay, trajectories alone at 0.5: 0.0380, row "trajectories alone" on 2 threads).
     resample_gates
         ``"solve"`` (fast): gate noise is drawn once per solve; ``"evaluation"``: redrawn at every evaluation of
         the field, as the released PathReg code does (for comparisons).

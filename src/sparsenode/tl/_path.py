@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..estimator import SparseNODE
 from ..metrics import spurious_feature_sparsity
 from ..nn.train import FitError
 from ..pp import Trajectories, trajectories
@@ -114,6 +115,32 @@ def split_trajectories(
             [trajs.names[k] for k in test])
 
 
+def check_validation_points(params: dict[str, Any], X: list[np.ndarray]) -> None:
+    """Refuse, before any fit, random validation points (``validation_fraction``) that leave every λ unscored.
+
+    ``params`` are the estimator arguments of the stage that holds out points, ``X`` its training trajectories.
+    The held-out points are drawn as :meth:`SparseNODE.fit <sparsenode.SparseNODE.fit>` draws them (the first
+    draw of its seeded generator; the first :attr:`~sparsenode.SparseNODE.n_initial_frames` points of each
+    trajectory stay in training), so this holds out exactly what every fit of the path would.
+    """
+    model = SparseNODE(**params)
+    if any(rows.any() for rows in model._held_out_points(X, np.random.default_rng(model.seed))):
+        return
+    first, longest = model.n_initial_frames, max(len(x) for x in X)
+    fixes = ("pass validation_trajectories=[...] to hold out whole trajectories, a lower initial_points, or more "
+             "points per trajectory (a larger n_bins, or n_bins=None for the cells)")
+    if longest <= first:
+        raise ValueError(
+            f"validation_fraction={model.validation_fraction:g} holds out no point, so no λ could be scored: the "
+            f"first {first} point(s) of each trajectory (initial_points={model.initial_points}) give its initial "
+            f"state and stay in training, and no trajectory has more (the longest has {longest}); {fixes}")
+    segments = "" if model.segment_points is None else f" and segment (segment_points={model.segment_points})"
+    raise ValueError(
+        f"validation_fraction={model.validation_fraction:g} draws none of the points after the first {first} of "
+        f"each trajectory{segments} (initial_points={model.initial_points}; seed={model.seed}), so no λ could be "
+        f"scored; use a larger validation_fraction, or {fixes}")
+
+
 #: Arguments of :func:`sparsenode.tl.fit` that a λ path does not take (velocity supervision, the dependency
 #: measure and bootstrap models are for the fit of the chosen λ).
 FIT_ONLY_ARGUMENTS = ("velocity_key", "dependency_measure", "n_models")
@@ -168,7 +195,17 @@ def regularization_path(
     * ``"min"``: the λ with the lowest validation MSE (on a tie, the larger λ).
 
     A λ whose fit fails (:class:`~sparsenode.nn.train.FitError`, e.g. a diverging solver) is logged, recorded
-    with NaN and never selected.
+    with NaN and never selected. Data that leave every λ unscored are refused before any fit: random held-out
+    points (``validation_fraction``) come only from the points after the first ``initial_points`` of each
+    trajectory, so trajectories of at most ``initial_points`` points (e.g. few ``n_bins``) need
+    ``validation_trajectories``, a lower ``initial_points`` or more points.
+
+    Every fit of the path runs on one torch thread, whatever :func:`torch.get_num_threads` says (as each bootstrap
+    replicate of :func:`sparsenode.tl.fit` with ``n_models > 1`` does), while :func:`sparsenode.tl.fit` fits its
+    model on the session's threads. On CPU, ``sn.tl.fit(adata, ..., lam=selected_lam)`` with the same arguments
+    therefore reproduces the selected model exactly under ``torch.set_num_threads(1)`` (with random held-out
+    points; with ``validation_trajectories`` the path trains on fewer trajectories than ``tl.fit`` does). With
+    more threads, floating-point sums run in another order and its figures can differ in the last digits.
 
     Parameters
     ----------
@@ -232,11 +269,11 @@ def regularization_path(
         removed.
     ``adata.uns["sparsenode"]``
         ``params`` (every key :func:`sparsenode.tl.fit` records, with ``lam`` = the selected λ, and ``n_models`` = 1
-        and ``velocity_key`` = ``"None"`` as run; plus ``selection``, ``validation_trajectories`` and
-        ``allowed_regulators``), ``metrics``, ``history``, ``fitted``, ``model``
-        and ``scaling`` of the selected model, as :func:`sparsenode.tl.fit` writes them, and ``regularization_path``: 1-d
-        arrays of ``len(lams)`` ``lam`` (ascending), ``val_mse``, ``train_mse`` (on the
-        training points), ``feature_sparsity``, ``weight_sparsity`` and, with ``allowed_regulators``,
+        and ``velocity_key`` = ``"None"`` as run; plus ``lams``, the fitted grid as a float array in ascending
+        order, ``selection``, ``validation_trajectories`` and ``allowed_regulators``), ``metrics``, ``history``,
+        ``fitted``, ``model`` and ``scaling`` of the selected model, as :func:`sparsenode.tl.fit` writes them, and
+        ``regularization_path``: 1-d arrays of ``len(lams)`` ``lam`` (ascending), ``val_mse``, ``train_mse`` (on
+        the training points), ``feature_sparsity``, ``weight_sparsity`` and, with ``allowed_regulators``,
         ``spurious_feature_sparsity``; the scalar ``selected_lam`` and the string ``selection``. This is what
         :func:`sparsenode.pl.regularization_path` draws.
     """
@@ -271,6 +308,9 @@ def regularization_path(
     allowed = allowed_inputs(adata, allowed_regulators, trajs.genes)
     constraints = connection_constraints(adata, trajs.genes, regulators=regulators, prior=prior)
     X, t, validation, held_out = split_trajectories(trajs, validation_trajectories)
+    if validation is None:
+        first_params, refinement = stages[0]
+        check_validation_points(refinement or first_params, X)
     pairs = None if training_data == "trajectories" else cell_pairs(
         adata, trajs, trajectory_args, names=[name for name in trajs.names if name not in held_out],
         bins=transport_bins, epsilon=transport_epsilon, max_pairs=transport_max_pairs, seed=seed)
@@ -300,8 +340,8 @@ def regularization_path(
     measure = default_measure(training_data)
     recorded = recorded_params(  # the first stage's estimator arguments, as sn.tl.fit records them
         trajs, regularization, tasks[chosen][0][0].params, model_kwargs, key_added=key_added, selection=selection,
-        validation_trajectories=held_out or None, n_models=1, n_jobs=n_jobs, copy=copy, velocity_key=None,
-        training_data=training_data, refine_epochs=refine_epochs, transport_bins=transport_bins,
+        lams=grid.copy(), validation_trajectories=held_out or None, n_models=1, n_jobs=n_jobs, copy=copy,
+        velocity_key=None, training_data=training_data, refine_epochs=refine_epochs, transport_bins=transport_bins,
         transport_epsilon=transport_epsilon, transport_max_pairs=transport_max_pairs,
         validation_fraction=validation_fraction, initial_points=initial_points, dependency_measure=measure,
         allowed_regulators=recorded_selection(allowed_regulators, adata.var_names),
