@@ -14,13 +14,12 @@ from pathlib import Path
 logger = logging.getLogger("sparsenode")
 
 #: Settings of the demo fit on krumsiek11 (kept small so it runs in well under a minute on 2 cores).
-#: krumsiek11 is a noise-free simulation, so the derivative-matching warm start and the rate-based time unit
-#: (off by default in ``tl.fit`` for noisy single-cell data) help, and its four realizations start alike and
-#: branch, so training on segments from observed starts helps too: AUROC 0.71 against 0.54 without these
-#: (measured before the per-gene decay existed).
-#: Segments already start from observed states, so no initial-state noise (seeds 0/1, one torch thread: AUROC 0.677/0.690).
-#: Its cells are time series of 4 realizations, not snapshots of different cells, so the demo fits them as
-#: trajectories rather than transport pairs.
+#: Its cells are time series: 4 realizations of one simulation, one cell per step, not snapshots of different
+#: cells. So the demo fits them as trajectories rather than transport pairs, with the derivative-matching warm
+#: start and the rate-based time unit (off by default in ``tl.fit`` for pseudotime-ordered cells) and on
+#: segments that start from observed states (so no initial-state noise): AUROC about 0.68 against about 0.5 with
+#: the ``tl.fit`` defaults (rows "sparsenode demo settings" and "sparsenode tl.fit defaults" of
+#: ``benchmarks/krumsiek11_limits.py``).
 DEMO_SETTINGS = {"time_key": "time", "lineage_key": "lineage", "training_data": "trajectories",
                  "warm_start_epochs": 500, "time_unit": "rate", "segment_points": 40, "initial_noise": 0.0}
 

@@ -187,14 +187,14 @@ def model_params(
     unless ``model_kwargs`` say otherwise the internal time unit is the trajectory duration
     (``time_unit="duration"``), there is no derivative-matching warm start (``warm_start_epochs=0``; on the
     hematopoiesis data it made held-out predictions diverge) and the activation is ``tanh``: a bounded field
-    kept held-out-donor predictions from drifting away (hematopoiesis, paper protocol, seeds 0-2: mean held-out
-    MSE 0.0427/0.0423/0.0426 with ``tanh`` against 0.048-0.055 with ``elu``). Each gene decays at its own learned
-    rate besides the network's regulation (``decay=True``), and the initial states are perturbed while fitting
-    (``initial_noise=0.5``) so that the field brings nearby starts, such as another donor's, back onto the
-    trajectories: held-out MSE 0.0381 (seed 0). Noisy starts reward averaging many inputs, which works against
-    feature sparsity (hematopoiesis: none of the 529 x 529 dependencies below 1 % of the largest at the default
-    λ; 0.45-0.62 at λ = 2); a larger default λ was tried and rejected: λ = 0.3-2 collapsed the network of an
-    8-gene toggle switch (AUROC 0.51-0.61 against 0.65 at λ = 0.1, tutorial 4).
+    kept held-out-donor predictions from drifting away (measured when it was chosen, commit 6eb8b71, before the
+    per-gene decay: hematopoiesis, paper protocol, seeds 0-2, mean held-out MSE 0.0427/0.0423/0.0426 with
+    ``tanh`` against 0.048-0.055 with ``elu``). Each gene decays at its own learned rate besides the network's
+    regulation (``decay=True``), and the initial states are perturbed while fitting (``initial_noise=0.5``) so
+    that the field brings nearby starts, such as another donor's, back onto the trajectories (the row
+    "trajectories alone" of ``benchmarks/hematopoiesis_speed.py``). Noisy starts reward averaging many inputs,
+    which works against feature sparsity (the same row's feature sparsity); choose λ with
+    :func:`sparsenode.tl.regularization_path` where zeros matter.
     """
     if training_data not in TRAINING_DATA:
         raise ValueError(f"training_data={training_data!r} must be one of {TRAINING_DATA}")
@@ -599,8 +599,11 @@ def fit(
         (self-dependence, e.g. decay, is always allowed). ``None``: every fitted gene.
     prior
         Prior network: a ``varp`` key, a DataFrame of edges (``regulator``/``target`` columns, as
-        :func:`~sparsenode.tl.edges` returns) or an array (all or fitted genes), row = target, column = regulator,
-        non-zero = known edge. Used as a hard mask (default) or, with ``prior_mode="penalty"`` (a
+        :func:`~sparsenode.tl.edges` returns, or ``source``/``target``, or BEELINE's ``Gene1``/``Gene2``; every
+        listed edge is a known edge, other columns such as weights or signs are ignored) or an array (all or
+        fitted genes), row = target, column = regulator, non-zero = known edge. ``params`` records a ``varp`` key
+        as given and a DataFrame or array as ``"<given>"``: store it in ``adata.varp`` and pass the key to keep
+        the fit reproducible from ``params``. Used as a hard mask (default) or, with ``prior_mode="penalty"`` (a
         :class:`~sparsenode.SparseNODE` argument), as a soft one: the path penalty of known edges is
         multiplied by ``prior_weight`` (default 0.1).
     velocity_key
@@ -611,13 +614,14 @@ def fit(
     training_data
         ``"transport+trajectories"`` (default): first fit two-point trajectories that pair every cell with the
         expected state of its successors in the next of ``transport_bins`` time bins of its trajectory that
-        holds cells (with fewer time points than bins, as in a time course of days: the next time point),
-        coupled by entropic optimal transport (:func:`sparsenode.pp.transport_pairs`), then continue that
+        holds cells (with fewer time points than bins, as in a time course of days: the next time point;
+        the cells of the last bin have no successors), coupled by entropic optimal transport
+        (:func:`sparsenode.pp.transport_pairs`), then continue that
         model for ``refine_epochs`` epochs on the trajectories of :func:`sparsenode.pp.trajectories`. The
         pairs keep the cell-to-cell variation that time-bin means average away and identify the network; the
         short refinement makes the field follow whole trajectories from their initial states. Measured: best
-        mean AUPRC on all six BEELINE networks (``benchmarks/grn_recovery.py``) and held-out-donor MSE 0.035
-        (0.0346, mean of seeds 0-2) on the hematopoiesis protocol (``benchmarks/hematopoiesis_speed.py``).
+        mean AUPRC on all six BEELINE networks (``benchmarks/grn_recovery.py``) and held-out-donor MSE 0.036
+        (0.0362, mean of seeds 0-2) on the hematopoiesis protocol (``benchmarks/hematopoiesis_speed.py``).
         ``"transport"``: the pairs alone (networks as good, forecasts poor: the field is never integrated over a
         whole trajectory).
         ``"trajectories"``: the trajectories alone, integrated from their initial states; for time series
@@ -635,13 +639,15 @@ def fit(
         What ``varp[key_added]`` holds: ``"paths"``, the path product of the absolute gated weights
         (:meth:`SparseNODE.dependencies <sparsenode.SparseNODE.dependencies>`), or ``"jacobian"``, the absolute
         mean Jacobian over the trajectory points. ``None``: ``"jacobian"`` when transport pairs are fitted
-        (BEELINE mean AUPRC 0.854 against 0.802 with paths, ``benchmarks/grn_recovery.py``), ``"paths"`` with
+        (BEELINE replicates 0-2, mean AUPRC 0.864 against 0.834 with paths: rows ``tl.fit default`` and
+        ``tl.fit/paths`` of ``benchmarks/grn_recovery.py``), ``"paths"`` with
         ``training_data="trajectories"``. Stability counts edges by the same measure.
     validation_fraction
         Share of the trajectory points held out at random for validation and early stopping (with
         ``"transport+trajectories"``: of the trajectory stage; its transport stage holds out nothing).
         ``None``: 0 with ``training_data="transport"`` (a held-out point of a two-point pair removes the pair's
-        only target; BEELINE mean AUPRC 0.64 with 0.1 against 0.86 with 0), else 0.1.
+        only target; BEELINE replicates 0-2, mean AUPRC 0.64 with 0.1 against 0.87 with 0: rows
+        ``tl.fit/transport val 0.1`` and ``tl.fit/transport`` of ``benchmarks/grn_recovery.py``), else 0.1.
     initial_points
         The initial state of a trajectory is the mean of its first ``initial_points`` points (order 2: a line
         through at least 2 at distinct times gives position and velocity; with several cells at the first time

@@ -202,8 +202,9 @@ def score(adata: AnnData, key: str = "sparsenode", *, reference: str | pd.DataFr
     ----------
     {fit_parameters}
     reference
-        A ``varp`` key, a DataFrame of edges (``regulator``/``target`` columns) or an array (all genes or
-        fitted genes), row = target, column = regulator; non-zero = edge, signs ignored.
+        A ``varp`` key, a DataFrame of edges (``regulator``/``target``, ``source``/``target`` or
+        ``Gene1``/``Gene2`` columns; other columns ignored) or an array (all genes or fitted genes),
+        row = target, column = regulator; non-zero = edge, signs ignored.
 
     Returns
     -------
