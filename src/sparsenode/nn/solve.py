@@ -90,7 +90,23 @@ class TrajectoryBatch:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> TrajectoryBatch:
-        """Pad and merge trajectories; ``time[k]`` must start at 0 and not decrease; NaN marks missing values."""
+        """Pad and merge trajectories into one batch on their merged time grid.
+
+        Parameters
+        ----------
+        expression
+            One ``(n_points_k, n_features)`` array per trajectory; NaN marks missing values (left out of the loss).
+        time
+            One ``(n_points_k,)`` array of times per trajectory, starting at 0 and not decreasing.
+        initial
+            ``(n_traj, state_dim)`` initial states.
+        device, dtype
+            Where and in which float type the tensors are made.
+
+        Returns
+        -------
+        The padded batch (see the attributes of :class:`TrajectoryBatch`).
+        """
         time = [np.asarray(times, dtype=np.float32) for times in time]
         grid = np.unique(np.concatenate(time))
         max_points = max(len(times) for times in time)
@@ -132,9 +148,24 @@ class TrajectoryBatch:
 
 
 def integrate(field: VectorField, initial: torch.Tensor, grid: torch.Tensor, solver: SolverOptions) -> torch.Tensor:
-    """Solve from ``initial`` (``(n_traj, state_dim)``) over ``grid``; returns ``(n_grid, n_traj, state_dim)``.
+    """Solve the ODE of ``field`` from ``initial`` over ``grid``.
 
     :meth:`VectorField.prepare` must have been called for this solve.
+
+    Parameters
+    ----------
+    field
+        The prepared vector field.
+    initial
+        ``(n_traj, state_dim)`` initial states.
+    grid
+        ``(n_grid,)`` increasing times, starting at the time of ``initial``.
+    solver
+        The method and its step size or tolerances.
+
+    Returns
+    -------
+    ``(n_grid, n_traj, state_dim)`` states at the grid times (the first is ``initial``).
     """
     if len(grid) == 1:
         return initial.unsqueeze(0)

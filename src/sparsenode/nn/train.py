@@ -182,9 +182,30 @@ def fit_trajectories(
     like early stopping does (logged as a warning): with ``validation`` the best parameters are kept, without it
     the last ones.
 
+    Parameters
+    ----------
+    field
+        The vector field to train (its parameters are updated in place).
+    regularizer
+        The sparsity penalty added to the loss (and its proximal step, if it has one).
+    train
+        The training trajectories.
+    solver
+        How each solve integrates the field.
+    options
+        Epochs, learning rate, batch size, patience and the other optimisation settings.
+    validation
+        Held-out trajectories scored after every epoch (early stopping and the best parameters), or ``None``.
+    velocity
+        States and velocity estimates for the velocity term, or ``None``.
+    generator
+        The random generator of the batch order (seeded by the caller); the initial-state noise and the gate
+        samples come from torch's random state.
+
     Returns
     -------
-    The per-epoch history and whether a ``KeyboardInterrupt`` ended training.
+    The per-epoch history, a dict of numpy arrays with the keys ``HISTORY_KEYS`` (``val_mse`` NaN without
+    ``validation``), and whether a ``KeyboardInterrupt`` ended training.
 
     Raises
     ------
