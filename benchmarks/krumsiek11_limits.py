@@ -124,6 +124,19 @@ def bic_weights(errors: np.ndarray, complexity: np.ndarray, n: int) -> np.ndarra
     return weights / weights.sum()
 
 
+def kinetic_tensors(inputs: np.ndarray, states: np.ndarray, rates: np.ndarray):
+    """float32 tensors of the kinetic models ``rate = a sigmoid(g(u)) - gamma x + c``: the standardised network
+    inputs ``u``, the states ``x`` divided by their standard deviation (for the decay) and the rates divided by
+    theirs."""
+    import torch
+
+    def tensor(values: np.ndarray):
+        return torch.tensor(values, dtype=torch.float32)
+
+    return (tensor((inputs - inputs.mean(0)) / (inputs.std(0) + 1e-12)), tensor(states / (states.std(0) + 1e-12)),
+            tensor(rates / (rates.std(0) + 1e-12)))
+
+
 def kinetic_subset_scores(states: np.ndarray, rates: np.ndarray, hidden: int, max_parents: int = 2,
                           seed: int = 0) -> np.ndarray:
     """``(d, d)`` BIC inclusion weights (row = target) of every parent set S of at most ``max_parents`` genes,
@@ -134,9 +147,7 @@ def kinetic_subset_scores(states: np.ndarray, rates: np.ndarray, hidden: int, ma
     import torch
 
     n, d = states.shape
-    inputs_all = torch.tensor((states - states.mean(0)) / (states.std(0) + 1e-12), dtype=torch.float32)
-    scaled = torch.tensor(states / (states.std(0) + 1e-12), dtype=torch.float32)
-    targets = torch.tensor(rates / (rates.std(0) + 1e-12), dtype=torch.float32)
+    inputs_all, scaled, targets = kinetic_tensors(states, states, rates)
     candidates = [(t, s) for t in range(d) for k in range(max_parents + 1)
                   for s in itertools.combinations([j for j in range(d) if j != t], k)]
     width = max_parents + 1
@@ -255,11 +266,8 @@ def sigmoid_network_scores(states: np.ndarray, rates: np.ndarray, seed: int = 0,
 
     torch.manual_seed(seed)
     d = states.shape[1]
-    scale = states.std(0) + 1e-12
     inputs = np.log(np.clip(states, 0, None) + LOG_OFFSET * states.max(0)) if log_inputs else states
-    centred = torch.tensor((inputs - inputs.mean(0)) / (inputs.std(0) + 1e-12), dtype=torch.float32)
-    scaled = torch.tensor(states / scale, dtype=torch.float32)
-    target = torch.tensor(rates / (rates.std(0) + 1e-12), dtype=torch.float32)
+    centred, scaled, target = kinetic_tensors(inputs, states, rates)
     weight = torch.nn.Parameter(0.01 * torch.randn(d, d))
     bias, amplitude, decay, offset = (torch.nn.Parameter(torch.full((d,), value)) for value in (0.0, 1.0, 0.0, 0.0))
     optimizer = torch.optim.Adam([weight, bias, amplitude, decay, offset], lr=1e-2)
