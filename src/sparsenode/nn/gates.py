@@ -32,19 +32,45 @@ class HardConcreteGate(nn.Module):
         self.log_alpha = nn.Parameter(torch.full(shape, init) + 0.01 * torch.randn(shape))
 
     def sample(self) -> torch.Tensor:
-        """Draw gates with the reparameterised hard-concrete noise (differentiable in ``log_alpha``)."""
+        """Draw gates with the reparameterised hard-concrete noise (differentiable in ``log_alpha``).
+
+        Returns
+        -------
+        A tensor of the gates' shape (``shape``) with values in ``[0, 1]``, drawn anew at every call.
+        """
         u = torch.rand_like(self.log_alpha).clamp(_EPS, 1.0 - _EPS)
         s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + self.log_alpha) / BETA)
         return (s * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
 
     def deterministic(self) -> torch.Tensor:
-        """Test-time gates: the stretched sigmoid of ``log_alpha`` clipped to ``[0, 1]`` (exact zeros possible)."""
+        """Test-time gates: the stretched sigmoid of ``log_alpha`` clipped to ``[0, 1]`` (exact zeros possible).
+
+        Returns
+        -------
+        A tensor of the gates' shape (``shape``) with values in ``[0, 1]``.
+        """
         return (torch.sigmoid(self.log_alpha) * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
 
     def open_probability(self) -> torch.Tensor:
-        """Probability that each gate is non-zero; its sum is the expected L0 norm."""
+        """Probability that each gate is non-zero; its sum is the expected L0 norm.
+
+        Returns
+        -------
+        A tensor of the gates' shape (``shape``): the open probabilities, differentiable in ``log_alpha``.
+        """
         return torch.sigmoid(self.log_alpha - BETA * math.log(-GAMMA / ZETA))
 
     def forward(self, sample: bool) -> torch.Tensor:
-        """Sampled gates when ``sample`` else deterministic gates."""
+        """Sampled gates when ``sample`` else deterministic gates.
+
+        Parameters
+        ----------
+        sample
+            Draw the gates with hard-concrete noise (:meth:`sample`, for training) instead of using the
+            deterministic gates (:meth:`deterministic`).
+
+        Returns
+        -------
+        A tensor of the gates' shape (``shape``) with values in ``[0, 1]``.
+        """
         return self.sample() if sample else self.deterministic()

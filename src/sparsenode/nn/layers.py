@@ -43,11 +43,35 @@ class GatedLinear(nn.Module):
         self.gate = HardConcreteGate(shape, initial_open=initial_open) if shape is not None else None
 
     def gate_matrix(self, gates: torch.Tensor) -> torch.Tensor:
-        """Broadcast gate values to the weight's shape ``(out_features, in_features)``."""
+        """Broadcast gate values to the weight's shape ``(out_features, in_features)``.
+
+        Parameters
+        ----------
+        gates
+            Gate values (or open probabilities): ``(in_features,)`` for unit gates, one per input column, or
+            ``(out_features, in_features)`` for weight gates.
+
+        Returns
+        -------
+        ``(out_features, in_features)`` tensor (row = output, column = input): unit gates repeated in every
+        row (an expanded view, not a copy), weight gates unchanged.
+        """
         return gates.expand(self.out_features, self.in_features)
 
     def gated_weight(self, sample: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Return ``(W * Z, Z)`` with sampled or deterministic gates; ``(W, None)`` without gates."""
+        """Return ``(W * Z, Z)`` with sampled or deterministic gates; ``(W, None)`` without gates.
+
+        Parameters
+        ----------
+        sample
+            Draw the gates with hard-concrete noise (training) instead of using the deterministic gates.
+
+        Returns
+        -------
+        The gated weight, an ``(out_features, in_features)`` tensor (row = output, column = input; the weight
+        parameter itself without gates), and the gate values used, ``(in_features,)`` for ``"unit"`` gates,
+        ``(out_features, in_features)`` for ``"weight"`` gates, ``None`` without gates.
+        """
         if self.gate is None:
             return self.weight, None
         gates = self.gate(sample)

@@ -47,7 +47,12 @@ class SolverOptions:
             raise ValueError(f"step_size={self.step_size!r} must be > 0")
 
     def odeint_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`torchdiffeq.odeint` (adaptive methods)."""
+        """Keyword arguments for :func:`torchdiffeq.odeint` (adaptive methods).
+
+        Returns
+        -------
+        A dict with ``method``, ``rtol``, ``atol`` and ``options`` (``{"max_num_steps": max_steps}``).
+        """
         return {
             "method": self.method,
             "rtol": self.rtol,
@@ -132,7 +137,18 @@ class TrajectoryBatch:
         return self.observed.shape[0]
 
     def subset(self, trajectories: np.ndarray) -> TrajectoryBatch:
-        """The batch restricted to some trajectories (their grid is kept whole)."""
+        """The batch restricted to some trajectories (their grid is kept whole).
+
+        Parameters
+        ----------
+        trajectories
+            Integer positions of the trajectories to keep, in the order they take in the new batch.
+
+        Returns
+        -------
+        A new :class:`TrajectoryBatch` with ``len(trajectories)`` trajectories: ``grid_index``, ``observed``,
+        ``mask`` and ``initial`` indexed along their first axis, and the same ``grid`` tensor.
+        """
         index = torch.as_tensor(trajectories, device=self.observed.device)
         return TrajectoryBatch(
             grid=self.grid,
@@ -143,7 +159,17 @@ class TrajectoryBatch:
         )
 
     def with_initial(self, initial: torch.Tensor) -> TrajectoryBatch:
-        """The same trajectories started from other initial states."""
+        """The same trajectories started from other initial states.
+
+        Parameters
+        ----------
+        initial
+            ``(n_traj, state_dim)`` initial states, one row per trajectory of this batch.
+
+        Returns
+        -------
+        A new :class:`TrajectoryBatch` with these initial states; it shares the other tensors with this batch.
+        """
         return TrajectoryBatch(self.grid, self.grid_index, self.observed, self.mask, initial)
 
 

@@ -139,7 +139,14 @@ class VectorField(nn.Module):
         return self.input_mask if self.penalty_weights is None else self.input_mask * self.penalty_weights
 
     def prepare(self, *, sample: bool) -> None:
-        """Compute the gated weights (and decay rates) for the next solve, with sampled or deterministic gates."""
+        """Compute the gated weights (and decay rates) for the next solve, with sampled or deterministic gates.
+
+        Parameters
+        ----------
+        sample
+            Draw the layer and edge gates with hard-concrete noise (training) instead of using the
+            deterministic gates.
+        """
         self._sampling = sample
         pairs = [layer.gated_weight(sample) for layer in self.layers]
         self._weights = [weight for weight, _ in pairs]
@@ -149,11 +156,33 @@ class VectorField(nn.Module):
         self._decay = None if self.decay_parameter is None else self.decay_rates
 
     def restrict(self, strength: torch.Tensor) -> torch.Tensor:
-        """``(n_features, n_inputs)`` strengths times the connection mask of the current solve (if any)."""
+        """``(n_features, n_inputs)`` strengths times the connection mask of the current solve (if any).
+
+        Parameters
+        ----------
+        strength
+            ``(n_features, n_inputs)`` per-connection values, row = output, column = input.
+
+        Returns
+        -------
+        ``(n_features, n_inputs)`` tensor: ``strength`` times the mask set by the last :meth:`prepare`, or
+        ``strength`` itself without edge gates and input mask.
+        """
         return strength if self._edge_mask is None else strength * self._edge_mask
 
     def connection_mask(self, *, sample: bool) -> torch.Tensor | None:
-        """``(n_features, n_inputs)`` product of the edge gates and the input mask (``None`` without either)."""
+        """``(n_features, n_inputs)`` product of the edge gates and the input mask (``None`` without either).
+
+        Parameters
+        ----------
+        sample
+            Draw the edge gates with hard-concrete noise instead of using the deterministic gates.
+
+        Returns
+        -------
+        ``(n_features, n_inputs)`` tensor, row = output, column = input (the edge gates, the input mask or
+        their product), or ``None`` without edge gates and input mask.
+        """
         mask = self.input_mask
         if self.edge_gate is not None:
             gates = self.edge_gate(sample)
@@ -162,19 +191,39 @@ class VectorField(nn.Module):
 
     @property
     def current_weights(self) -> list[torch.Tensor]:
-        """Gated weights of the current solve (call :meth:`prepare` first)."""
+        """Gated weights of the current solve (call :meth:`prepare` first).
+
+        One ``(out_l, in_l)`` tensor per layer in layer order (``in_1 = n_inputs``, ``out_L = n_features``).
+        """
         if not self._weights:
             raise RuntimeError("VectorField.prepare() must be called before evaluating the field")
         return self._weights
 
     @property
     def current_gates(self) -> list[torch.Tensor | None]:
-        """Gate values of the current solve, one entry per layer (``None`` without gates)."""
+        """Gate values of the current solve, one entry per layer (``None`` without gates).
+
+        ``(in_l,)`` tensors for ``"unit"`` gates, ``(out_l, in_l)`` for ``"weight"`` gates.
+        """
         self.current_weights  # noqa: B018 - raises when prepare() was not called
         return self._gates
 
     def network(self, state: torch.Tensor) -> torch.Tensor:
-        """The MLP (plus skip connection) on a batch of network inputs ``(..., n_inputs)``."""
+        """The MLP (plus skip connection) on a batch of network inputs ``(..., n_inputs)``.
+
+        Uses the gated weights of the current solve (call :meth:`prepare` first); the learned decay, if any,
+        is subtracted.
+
+        Parameters
+        ----------
+        state
+            ``(..., n_inputs)`` network inputs: ``x`` for ``order=1``, ``(x, v)`` for ``order=2``.
+
+        Returns
+        -------
+        ``(..., n_features)`` tensor ``f(state)``: ``dx/dt`` for ``order=1``, the acceleration for
+        ``order=2``.
+        """
         weights, biases = self.current_weights, self._biases
         if self._edge_mask is None:
             hidden = state
@@ -201,7 +250,20 @@ class VectorField(nn.Module):
         return F.softplus(self.decay_parameter)
 
     def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        """Time derivative of the ODE state (the signature ``torchdiffeq`` expects)."""
+        """Time derivative of the ODE state (the signature ``torchdiffeq`` expects).
+
+        Parameters
+        ----------
+        t
+            The time (unused: the field is autonomous).
+        state
+            ``(..., n_inputs)`` ODE states: ``x`` for ``order=1``, ``(x, v)`` for ``order=2``.
+
+        Returns
+        -------
+        ``(..., n_inputs)`` tensor ``d state/dt``: ``f(x)`` for ``order=1``, ``(v, f(x, v))`` for ``order=2``;
+        zero for the features held by :meth:`clamping`.
+        """
         if self.resample_every_evaluation and self._sampling:
             self.prepare(sample=True)
         if self.order == 1:
@@ -214,7 +276,14 @@ class VectorField(nn.Module):
 
     @contextmanager
     def clamping(self, features: torch.Tensor) -> Iterator[None]:
-        """Hold the given features (a boolean ``(n_features,)`` mask) constant while the context is active."""
+        """Hold the given features (a boolean ``(n_features,)`` mask) constant while the context is active.
+
+        Parameters
+        ----------
+        features
+            Boolean ``(n_features,)`` tensor, True for the features to hold (for ``order=2`` their positions
+            and velocities both).
+        """
         self.clamped = features.repeat(self.order)
         try:
             yield

@@ -22,6 +22,17 @@ def mean_path_product(matrices: Sequence[torch.Tensor], weights: torch.Tensor | 
     Without ``weights`` computed as ``1^T A_L ... A_1 1 / (out_L * in_1)`` with vector-matrix products
     (``O(sum of sizes)``), never forming the ``(out_L, in_1)`` product. With ``(out_L, in_1)`` ``weights``
     (per-connection penalty weights of a soft prior) the mean of ``weights * A_L ... A_1``.
+
+    Parameters
+    ----------
+    matrices
+        Non-negative ``(out_l, in_l)`` matrices ``A_1, ..., A_L``, first layer first (``in_{l+1} = out_l``).
+    weights
+        ``(out_L, in_1)`` per-connection weights (row = output, column = input), or ``None`` for all 1.
+
+    Returns
+    -------
+    A 0-dimensional tensor: the (weighted) mean entry of the path product.
     """
     if weights is not None:
         return (weights * path_product(matrices)).mean()
@@ -32,7 +43,17 @@ def mean_path_product(matrices: Sequence[torch.Tensor], weights: torch.Tensor | 
 
 
 def path_product(matrices: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``A_L ... A_1`` (``(out_L, in_1)``): summed strength of all paths from each input to each output."""
+    """``A_L ... A_1`` (``(out_L, in_1)``): summed strength of all paths from each input to each output.
+
+    Parameters
+    ----------
+    matrices
+        ``(out_l, in_l)`` matrices ``A_1, ..., A_L``, first layer first (``in_{l+1} = out_l``).
+
+    Returns
+    -------
+    ``(out_L, in_1)`` tensor, row = output, column = input.
+    """
     product = matrices[0]
     for matrix in matrices[1:]:
         product = matrix @ product
@@ -69,7 +90,13 @@ class Regularizer:
         self.lam = float(lam)
 
     def field_options(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`VectorField` that this regularizer needs (gates, skip)."""
+        """Keyword arguments for :class:`VectorField` that this regularizer needs (gates, skip).
+
+        Returns
+        -------
+        A dict with ``gates`` (:attr:`gate_mode`) and ``skip``; subclasses add options such as
+        ``initial_open`` or ``edge_gates``.
+        """
         return {"gates": self.gate_mode, "skip": False}
 
     @property
@@ -78,11 +105,29 @@ class Regularizer:
         return "none"
 
     def penalty(self, field: VectorField) -> torch.Tensor:
-        """The penalty (``lambda`` included) for the weights and gates of the current solve."""
+        """The penalty (``lambda`` included) for the weights and gates of the current solve.
+
+        Parameters
+        ----------
+        field
+            The vector field, prepared for the current solve (:meth:`VectorField.prepare`).
+
+        Returns
+        -------
+        A 0-dimensional tensor, added to the training loss.
+        """
         raise NotImplementedError
 
     def proximal_step(self, field: VectorField, learning_rate: float) -> None:
-        """Proximal update after each optimiser step (no-op unless the method is proximal)."""
+        """Proximal update after each optimiser step (no-op unless the method is proximal).
+
+        Parameters
+        ----------
+        field
+            The vector field; a proximal method updates its parameters in place.
+        learning_rate
+            Learning rate of the optimiser step just taken.
+        """
 
     @torch.no_grad()
     def dependencies(self, field: VectorField) -> torch.Tensor:
@@ -91,22 +136,51 @@ class Regularizer:
         Default: the path product of the absolute gated weights with deterministic gates,
         ``|W_L Z_L| ... |W_1 Z_1|``, times the field's connection mask (edge gates, input mask) when it has one:
         entry ``(i, j)`` is zero exactly when no open path connects input ``j`` to output ``i``.
+
+        Parameters
+        ----------
+        field
+            The vector field; it is prepared here with deterministic gates (:meth:`VectorField.prepare`).
+
+        Returns
+        -------
+        ``(n_features, n_inputs)`` tensor, row = output, column = input.
         """
         field.prepare(sample=False)
         return field.restrict(path_product([weight.abs() for weight in field.current_weights]))
 
     def config(self) -> dict[str, Any]:
-        """JSON-able options that rebuild this regularizer with ``make_regularizer(**config)``."""
+        """JSON-able options that rebuild this regularizer with ``make_regularizer(**config)``.
+
+        Returns
+        -------
+        A dict with ``regularization`` (the name), ``lam`` and the regularizer's own options.
+        """
         return {"regularization": self.name, "lam": self.lam}
 
 
 def make_regularizer(regularization: str, lam: float | None, **options: Any) -> Regularizer:
     """Instantiate a registered regularizer by name; ``lam=None`` uses its ``default_lam``.
 
+    Parameters
+    ----------
+    regularization
+        Name of a registered regularizer (a key of :data:`REGULARIZERS`).
+    lam
+        Regularization strength, a finite number ``>= 0``, or ``None`` for the regularizer's ``default_lam``.
+    **options
+        Keyword options of that regularizer (its constructor's parameters other than ``lam``).
+
+    Returns
+    -------
+    The regularizer, an instance of ``REGULARIZERS[regularization]``.
+
     Raises
     ------
     ValueError
         For an unknown name, or a negative or non-finite ``lam``.
+    TypeError
+        For ``options`` that the regularizer does not accept.
     """
     if regularization not in REGULARIZERS:
         raise ValueError(f"regularization={regularization!r} is unknown; choose one of {sorted(REGULARIZERS)}")

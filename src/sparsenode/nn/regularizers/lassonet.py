@@ -91,6 +91,18 @@ class LassoNet(Regularizer):
 
     @torch.no_grad()
     def dependencies(self, field: VectorField) -> torch.Tensor:
+        """``|skip weight| + |W_L| ... |W_1|``: the linear skip connection plus the path product of the network.
+
+        Parameters
+        ----------
+        field
+            The vector field, with its skip connection.
+
+        Returns
+        -------
+        ``(n_features, n_inputs)`` tensor, row = output, column = input, times the connection mask when the
+        field has one (input mask).
+        """
         field.prepare(sample=False)
         return field.restrict(field.skip.weight.abs() + path_product([weight.abs() for weight in field.current_weights]))
 

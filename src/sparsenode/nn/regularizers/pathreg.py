@@ -86,7 +86,18 @@ class PathReg(Regularizer):
 
     def gate_matrices(self, field: VectorField) -> list[torch.Tensor]:
         """``Z_l`` as ``(out_l, in_l)`` matrices: the current solve's gates when they are sampled, else the
-        gates' open probabilities."""
+        gates' open probabilities.
+
+        Parameters
+        ----------
+        field
+            The vector field with gates in its layers (``gates`` ``"unit"`` or ``"weight"``), prepared for the
+            current solve when the gates are sampled.
+
+        Returns
+        -------
+        One ``(out_l, in_l)`` tensor per layer, first layer first (row = output, column = input).
+        """
         if self.sample_gates:
             return [layer.gate_matrix(gates) for layer, gates in zip(field.layers, field.current_gates, strict=True)]
         return [layer.gate_matrix(layer.gate.open_probability()) for layer in field.layers]
@@ -107,7 +118,17 @@ class PathReg(Regularizer):
     @torch.no_grad()
     def dependencies(self, field: VectorField) -> torch.Tensor:
         """With edge gates: each edge's open probability where its deterministic gate is open (and the input
-        mask allows it), 0 where the fitted field has no connection; otherwise the path products."""
+        mask allows it), 0 where the fitted field has no connection; otherwise the path products.
+
+        Parameters
+        ----------
+        field
+            The vector field; it is prepared with deterministic gates (except with edge gates).
+
+        Returns
+        -------
+        Non-negative ``(n_features, n_inputs)`` tensor, row = output, column = input.
+        """
         if self.gates == "edge":
             connected = field.connection_mask(sample=False) > 0
             return field.edge_gate.open_probability() * connected
